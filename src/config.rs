@@ -1,0 +1,287 @@
+//! One [`Config`], loaded once at start: defaults, then `hangar.toml`, then `HANGAR_*`
+//! environment variables (later wins). Passed explicitly to whatever needs it; never global.
+//! `hangar.example.toml` documents every key (a test keeps it true).
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A value that must never be printed: its `Debug` and `Display` are redacted.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for hashing or sending; never for logging.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the server and the admin commands are configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// The public URL users and forges reach the server at (links, `DRONE_SYSTEM_*`).
+    pub server_url: String,
+    /// Where Hangar keeps its SQLite database, git mirrors and step workspaces.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// The bootstrap admin account's API token, if set.
+    pub admin_token: Option<Secret>,
+    /// Stages the in-process runner runs at once.
+    pub runner_capacity: usize,
+    /// Bytes of log kept per step; the rest is cut with a visible marker.
+    pub log_limit: u64,
+    /// Time between SIGTERM and SIGKILL when a step is cancelled or times out.
+    pub cancel_grace: Duration,
+    /// `tracing` filter (`info`, `hangar=debug`, ...).
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+/// Every key: its name in `hangar.toml` (the environment variable is `HANGAR_` + upper case).
+pub const KEYS: &[&str] = &[
+    "addr",
+    "server_url",
+    "data_dir",
+    "database_url",
+    "admin_token",
+    "runner_capacity",
+    "log_limit",
+    "cancel_grace",
+    "log",
+    "log_format",
+];
+
+/// `HANGAR_*` variables that are not config keys but are read elsewhere (client commands, tests).
+const OTHER_VARIABLES: &[&str] = &[
+    "HANGAR_CONFIG",
+    "HANGAR_SERVER",
+    "HANGAR_TOKEN",
+    "HANGAR_TEST_DATABASE_URL",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<String>,
+    server_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    admin_token: Option<Secret>,
+    runner_capacity: Option<toml::Value>,
+    log_limit: Option<toml::Value>,
+    cancel_grace: Option<toml::Value>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// The outcome of loading: the config and what the operator should be told once logging runs.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Loads from `file` (or `hangar.toml` in the working directory, if present) and the given
+    /// environment.
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> anyhow::Result<Loaded> {
+        let mut warnings = Vec::new();
+        let explicit = file
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("HANGAR_CONFIG").map(PathBuf::from));
+        let path = explicit.clone().or_else(|| {
+            let default = PathBuf::from("hangar.toml");
+            default.exists().then_some(default)
+        });
+        let from_file = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+                    .with_context(|| format!("in config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        for name in env.keys().filter(|k| k.starts_with("HANGAR_")) {
+            let key = name["HANGAR_".len()..].to_ascii_lowercase();
+            if !KEYS.contains(&key.as_str()) && !OTHER_VARIABLES.contains(&name.as_str()) {
+                warnings.push(format!(
+                    "unknown environment variable {name} is ignored (known: {})",
+                    KEYS.iter()
+                        .map(|k| format!("HANGAR_{}", k.to_ascii_uppercase()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        let var = |key: &str| env.get(&format!("HANGAR_{}", key.to_ascii_uppercase()));
+        let text = |key: &str, file: Option<String>| var(key).cloned().or(file);
+        let value = |key: &str, file: Option<toml::Value>| -> Option<String> {
+            var(key).cloned().or_else(|| {
+                file.map(|v| match v {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                })
+            })
+        };
+
+        let addr_text = text("addr", from_file.addr).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let addr: SocketAddr = addr_text.parse().map_err(|_| {
+            anyhow::anyhow!("addr (HANGAR_ADDR) = {addr_text:?} is not an address like 127.0.0.1:8080")
+        })?;
+        let server_url = text("server_url", from_file.server_url)
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_string();
+        let parsed_url = url::Url::parse(&server_url).map_err(|e| {
+            anyhow::anyhow!(
+                "server_url (HANGAR_SERVER_URL) = {server_url:?} is not a URL ({e}); give the public URL, like https://ci.example.com"
+            )
+        })?;
+        if !matches!(parsed_url.scheme(), "http" | "https") {
+            bail!("server_url (HANGAR_SERVER_URL) must start with http:// or https://");
+        }
+        let data_dir = var("data_dir")
+            .map(PathBuf::from)
+            .or(from_file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("hangar-data"));
+        let database_url = text("database_url", from_file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("hangar.db").display()));
+        if !database_url.starts_with("sqlite:")
+            && !database_url.starts_with("postgres://")
+            && !database_url.starts_with("postgresql://")
+        {
+            bail!(
+                "database_url (HANGAR_DATABASE_URL) must start with sqlite:// or postgres:// (got a value starting {:?})",
+                database_url.chars().take(12).collect::<String>()
+            );
+        }
+        let admin_token = var("admin_token")
+            .map(|v| Secret::new(v.clone()))
+            .or(from_file.admin_token)
+            .filter(|s| !s.expose().is_empty());
+        if let Some(token) = &admin_token
+            && token.expose().len() < 16
+        {
+            bail!(
+                "admin_token (HANGAR_ADMIN_TOKEN) is too short: use at least 16 random characters, e.g. from `openssl rand -hex 32`"
+            );
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runner_capacity = match value("runner_capacity", from_file.runner_capacity) {
+            Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                anyhow::anyhow!("runner_capacity (HANGAR_RUNNER_CAPACITY) = {v:?} must be a whole number of stages above 0")
+            })?,
+            None => 2 * cores,
+        };
+        let log_limit = match value("log_limit", from_file.log_limit) {
+            Some(v) => parse_size(&v).map_err(|e| anyhow::anyhow!("log_limit (HANGAR_LOG_LIMIT): {e}"))?,
+            None => 1 << 30,
+        };
+        let cancel_grace = match value("cancel_grace", from_file.cancel_grace) {
+            Some(v) => parse_duration(&v)
+                .map_err(|e| anyhow::anyhow!("cancel_grace (HANGAR_CANCEL_GRACE): {e}"))?,
+            None => Duration::from_secs(10),
+        };
+        let log = text("log", from_file.log).unwrap_or_else(|| "info".into());
+        let log_format = match text("log_format", from_file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("log_format (HANGAR_LOG_FORMAT) = {other:?} must be text or json"),
+        };
+        Ok(Loaded {
+            config: Config {
+                addr,
+                server_url,
+                data_dir,
+                database_url,
+                admin_token,
+                runner_capacity,
+                log_limit,
+                cancel_grace,
+                log,
+                log_format,
+            },
+            warnings,
+        })
+    }
+
+    /// Loads from the process environment.
+    pub fn from_env(file: Option<&Path>) -> anyhow::Result<Loaded> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Config::load(file, &env)
+    }
+}
+
+/// Parses `90s`, `5m`, `1h`, `250ms` or plain seconds (`30`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 5m, 1h or a number of seconds"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{text:?} is not a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `1GiB`, `512MiB`, `64KiB`, `10MB`, or a plain number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 1GiB, 512MiB or a number of bytes"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("{text:?} has an unknown unit; use B, KiB, MiB, GiB, KB, MB or GB")),
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,181 @@
+//! Audit events: who did what, as whom, to what, with which outcome. Every change of protected
+//! state writes one in the same transaction as the change (see `store`).
+
+use super::ids::{TokenId, UserId};
+use serde::Serialize;
+use std::fmt;
+
+/// The kind of thing that acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person or a machine account, through a token or a session.
+    User,
+    /// A forge webhook (the sender is recorded in the detail).
+    Hook,
+    /// A runner reporting on a stage it leased.
+    Runner,
+    /// Hangar itself: start-up recovery, timeouts, scheduling.
+    System,
+}
+
+impl ActorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::User => "user",
+            ActorKind::Hook => "hook",
+            ActorKind::Runner => "runner",
+            ActorKind::System => "system",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub user_id: Option<UserId>,
+    /// A login, a runner name, `@hook` or `@system`.
+    pub name: String,
+    pub token_id: Option<TokenId>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            user_id: None,
+            name: "@system".into(),
+            token_id: None,
+        }
+    }
+
+    pub fn hook() -> Actor {
+        Actor {
+            kind: ActorKind::Hook,
+            user_id: None,
+            name: "@hook".into(),
+            token_id: None,
+        }
+    }
+
+    pub fn runner(name: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Runner,
+            user_id: None,
+            name: name.into(),
+            token_id: None,
+        }
+    }
+
+    pub fn user(id: UserId, login: &str, token: Option<TokenId>) -> Actor {
+        Actor {
+            kind: ActorKind::User,
+            user_id: Some(id),
+            name: login.into(),
+            token_id: token,
+        }
+    }
+}
+
+/// What happened. Stored as its dotted name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AuditAction {
+    RepoActivated,
+    RepoUpdated,
+    RepoDeleted,
+    BuildCreated,
+    BuildStarted,
+    BuildFinished,
+    BuildCancelled,
+    BuildRestarted,
+    StageQueued,
+    StageLeased,
+    StageFinished,
+    StepStarted,
+    StepFinished,
+    UserCreated,
+    UserUpdated,
+    TokenCreated,
+    TokenRevoked,
+    ServerRecovered,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::RepoActivated => "repo.activated",
+            AuditAction::RepoUpdated => "repo.updated",
+            AuditAction::RepoDeleted => "repo.deleted",
+            AuditAction::BuildCreated => "build.created",
+            AuditAction::BuildStarted => "build.started",
+            AuditAction::BuildFinished => "build.finished",
+            AuditAction::BuildCancelled => "build.cancelled",
+            AuditAction::BuildRestarted => "build.restarted",
+            AuditAction::StageQueued => "stage.queued",
+            AuditAction::StageLeased => "stage.leased",
+            AuditAction::StageFinished => "stage.finished",
+            AuditAction::StepStarted => "step.started",
+            AuditAction::StepFinished => "step.finished",
+            AuditAction::UserCreated => "user.created",
+            AuditAction::UserUpdated => "user.updated",
+            AuditAction::TokenCreated => "token.created",
+            AuditAction::TokenRevoked => "token.revoked",
+            AuditAction::ServerRecovered => "server.recovered",
+        }
+    }
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+/// One entry of the audit trail, before it is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEvent {
+    pub actor: Actor,
+    pub action: AuditAction,
+    /// `repo:acme/api`, `build:acme/api#12`, `stage:...`: what was acted on.
+    pub target: String,
+    pub outcome: Outcome,
+    /// Extra facts (a new status, changed fields); never a secret.
+    pub detail: serde_json::Value,
+}
+
+impl AuditEvent {
+    pub fn new(actor: &Actor, action: AuditAction, target: impl Into<String>) -> AuditEvent {
+        AuditEvent {
+            actor: actor.clone(),
+            action,
+            target: target.into(),
+            outcome: Outcome::Success,
+            detail: serde_json::Value::Null,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> AuditEvent {
+        self.detail = detail;
+        self
+    }
+}

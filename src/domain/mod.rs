@@ -1,0 +1,16 @@
+//! The nouns of Hangar and their rules: repositories, builds, stages, steps, statuses, events,
+//! users and audit events. Plain data and pure functions only: no I/O, no HTTP, no SQL.
+
+pub mod audit;
+pub mod build;
+pub mod ids;
+pub mod repo;
+pub mod status;
+pub mod user;
+
+pub use audit::{Actor, AuditAction, AuditEvent, Outcome};
+pub use build::{Build, Event, Stage, Step};
+pub use ids::{BuildId, RepoId, StageId, StepId, TokenId, UserId};
+pub use repo::{Repo, Slug, Visibility};
+pub use status::Status;
+pub use user::User;

@@ -1,0 +1,229 @@
+//! `.drone.yml` (Drone 1.x) into a validated, executable plan. Pure: no I/O, no clock.
+//!
+//! - `parse`: YAML text -> [`Manifest`] (every `kind: pipeline` document), with positions on every
+//!   error and warnings for unknown keys.
+//! - `lint`: the rules Drone's linter applies (duplicates, unknown dependencies, cycles,
+//!   platforms, and the features only trusted repositories may use).
+//! - `condition`: `trigger:` and `when:` conditions (string, list, or include/exclude globs).
+//! - `plan`: the resolved order of steps and stages, as `hangar lint --format json` prints it.
+//!
+//! What does not live here: reading the file from git (`forge`/`trigger`), deciding which
+//! stages of a build run (`trigger`), running steps (`runner`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A place in the YAML text: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A parse or validation error, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Error {
+    pub pos: Position,
+    pub message: String,
+}
+
+impl Error {
+    pub fn at(pos: Position, message: impl Into<String>) -> Error {
+        Error {
+            pos,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.pos.line, self.pos.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Something worth telling that does not stop the pipeline (an unknown key, say).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Warning {
+    pub pos: Position,
+    pub message: String,
+}
+
+/// Every `kind: pipeline` document of a file, in file order. Other kinds (`secret`,
+/// `signature`, `registry`, `cron`) are recognised and set aside.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Manifest {
+    pub pipelines: Vec<Pipeline>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Which kind of runner a pipeline needs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PipelineType {
+    Exec,
+    Docker,
+    Kubernetes,
+    Ssh,
+    /// Any other runner type Drone knows (`aws`, `digitalocean`, ...): parsed, never run here.
+    Other(String),
+}
+
+impl PipelineType {
+    pub fn as_str(&self) -> &str {
+        match self {
+            PipelineType::Exec => "exec",
+            PipelineType::Docker => "docker",
+            PipelineType::Kubernetes => "kubernetes",
+            PipelineType::Ssh => "ssh",
+            PipelineType::Other(s) => s,
+        }
+    }
+}
+
+/// `platform:` — where a pipeline must run. Defaults: `linux`, `amd64`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: String,
+    pub version: String,
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Platform {
+            os: "linux".into(),
+            arch: "amd64".into(),
+            variant: String::new(),
+            version: String::new(),
+        }
+    }
+}
+
+/// `clone:` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CloneSettings {
+    pub disable: bool,
+    /// 0 = full history.
+    pub depth: u32,
+    pub retries: u32,
+    pub skip_verify: bool,
+    pub trace: bool,
+}
+
+/// `workspace:` settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Workspace {
+    pub base: String,
+    pub path: String,
+}
+
+/// One `kind: pipeline` document: a stage of a build.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pipeline {
+    /// `name:`, `default` when absent.
+    pub name: String,
+    /// `type:`, `docker` when absent (as Drone's server sets it).
+    pub pipeline_type: PipelineType,
+    pub platform: Platform,
+    /// `node:` labels; a runner must carry exactly these.
+    pub node: BTreeMap<String, String>,
+    /// `concurrency: {limit}`; 0 = unlimited.
+    pub concurrency: u32,
+    /// Names of pipelines that must finish first.
+    pub depends_on: Vec<String>,
+    pub trigger: Conditions,
+    pub clone: CloneSettings,
+    pub workspace: Workspace,
+    /// Pipeline-level `environment:` (plain strings).
+    pub environment: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+    /// `services:` (docker and kubernetes only); parsed and linted, not run by the exec runner.
+    pub services: Vec<Step>,
+    /// Trusted-only features the document uses (`privileged`, host volumes, ...), each with where
+    /// it is, for `lint` to refuse in untrusted repositories.
+    pub trusted_only: Vec<(Position, String)>,
+    /// Where the document starts.
+    pub pos: Position,
+}
+
+/// What a step does when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Failure {
+    /// The stage fails (the default; also `fast` / `fail-fast`).
+    #[default]
+    Fail,
+    /// `failure: ignore`: the step's failure does not fail the stage.
+    Ignore,
+}
+
+/// An environment value: text, or `{from_secret: name}` (resolved when the step starts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Text(String),
+    FromSecret(String),
+}
+
+/// One entry of `steps:` (or `services:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub name: String,
+    /// `image:`; empty for exec steps.
+    pub image: String,
+    pub commands: Vec<String>,
+    /// `shell:`; empty = `sh`.
+    pub shell: String,
+    pub environment: BTreeMap<String, EnvValue>,
+    pub when: Conditions,
+    /// As written; see `plan` for the resolved list.
+    pub depends_on: Vec<String>,
+    pub failure: Failure,
+    pub detach: bool,
+    pub pos: Position,
+}
+
+/// One condition key: a string, a list, or `{include, exclude}` of doublestar globs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Condition {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// The keys of `trigger:` and `when:`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub branch: Condition,
+    pub event: Condition,
+    pub git_ref: Condition,
+    pub repo: Condition,
+    pub instance: Condition,
+    pub status: Condition,
+    pub target: Condition,
+    pub cron: Condition,
+    pub action: Condition,
+    pub paths: Condition,
+}
+
+/// The facts of a build that conditions are matched against.
+#[derive(Debug, Clone, Default)]
+pub struct MatchContext<'a> {
+    /// The build's target branch.
+    pub branch: &'a str,
+    pub event: &'a str,
+    pub git_ref: &'a str,
+    /// `owner/name`.
+    pub repo: &'a str,
+    /// The server's host.
+    pub instance: &'a str,
+    /// `deploy_to`.
+    pub target: &'a str,
+    /// The cron job's name.
+    pub cron: &'a str,
+    pub action: &'a str,
+}
