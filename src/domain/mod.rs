@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod build;
 pub mod ids;
+pub mod log;
 pub mod repo;
 pub mod status;
 pub mod user;

@@ -227,3 +227,6 @@ pub struct MatchContext<'a> {
     pub cron: &'a str,
     pub action: &'a str,
 }
+
+mod interim;
+pub use interim::{lint, parse};

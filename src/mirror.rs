@@ -1,0 +1,221 @@
+//! Cached bare mirrors of activated repositories, from which the server reads `.drone.yml` at a
+//! build's commit (the runner clones on its own). A mirror is fetched only when the commit asked
+//! for is not in it yet. Mirrors of repositories on this machine share the source's objects
+//! (`git clone --shared`), so a fresh commit there is readable without a fetch.
+
+use crate::domain::{Repo, RepoId};
+use crate::error::{Error, Result};
+use crate::runner::process;
+use sha2::Digest;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Largest configuration file read (larger ones fail the build).
+pub const MAX_CONFIG_BYTES: u64 = 10 << 20;
+
+/// What reading a file at a commit found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileAt {
+    Found(String),
+    /// The commit exists but has no such file.
+    NoFile,
+    /// The commit is not in the repository (even after a fetch).
+    NoCommit,
+    /// The file is over [`MAX_CONFIG_BYTES`]; its size.
+    TooLarge(u64),
+}
+
+/// The tip of a branch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Commit {
+    pub sha: String,
+    pub message: String,
+    pub author_name: String,
+    pub author_email: String,
+    pub timestamp: i64,
+}
+
+/// All mirrors, under one folder.
+#[derive(Debug)]
+pub struct Mirrors {
+    root: PathBuf,
+    locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn failed(what: &str, out: &std::process::Output) -> Error {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Error::Internal(anyhow::anyhow!("{what} failed: {}", stderr.trim()))
+}
+
+impl Mirrors {
+    pub fn new(root: PathBuf) -> Mirrors {
+        Mirrors {
+            root,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self, repo: RepoId) -> Arc<tokio::sync::Mutex<()>> {
+        match self.locks.lock() {
+            Ok(mut map) => map.entry(repo).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// The mirror's folder: a new URL gets a new mirror.
+    fn path(&self, repo: &Repo) -> PathBuf {
+        let url_hash = hex::encode(&sha2::Sha256::digest(repo.clone_url().as_bytes())[..6]);
+        self.root.join(format!("{}-{url_hash}.git", repo.id))
+    }
+
+    async fn ensure(&self, repo: &Repo) -> Result<PathBuf> {
+        let path = self.path(repo);
+        if path.join("HEAD").exists() {
+            return Ok(path);
+        }
+        tokio::fs::create_dir_all(&self.root).await?;
+        let url = repo.clone_url();
+        let tmp = self
+            .root
+            .join(format!("{}.tmp-{:08x}", repo.id, rand::random::<u32>()));
+        let tmp_s = tmp.to_string_lossy().to_string();
+        let mut args = vec!["clone", "--quiet", "--mirror"];
+        let source = match local_path(url) {
+            Some(path) => {
+                args.push("--shared");
+                path
+            }
+            None => url,
+        };
+        args.extend(["--", source, &tmp_s]);
+        let out = process::git(None, &args).await?;
+        if !out.status.success() {
+            let _ = tokio::fs::remove_dir_all(&tmp).await;
+            return Err(failed(&format!("cloning {url}"), &out));
+        }
+        tokio::fs::rename(&tmp, &path).await?;
+        Ok(path)
+    }
+
+    async fn fetch(&self, path: &Path) -> Result<()> {
+        let out = process::git(Some(path), &["fetch", "--quiet", "--prune", "origin"]).await?;
+        if !out.status.success() {
+            return Err(failed("fetching", &out));
+        }
+        // Pull request heads are not in the default refspec of every forge's mirror.
+        let _ = process::git(
+            Some(path),
+            &["fetch", "--quiet", "origin", "+refs/pull/*:refs/pull/*"],
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Reads `file` at `commit`, fetching once if the commit is not in the mirror yet.
+    pub async fn read_file(&self, repo: &Repo, commit: &str, file: &str) -> Result<FileAt> {
+        let lock = self.lock(repo.id);
+        let _guard = lock.lock().await;
+        let path = self.ensure(repo).await?;
+        let spec = format!("{commit}:{file}\n");
+        for attempt in 0..2 {
+            let out = process::git_with_input(
+                Some(&path),
+                &["cat-file", "--batch-check"],
+                Some(spec.as_bytes()),
+            )
+            .await?;
+            let answer = String::from_utf8_lossy(&out.stdout);
+            let fields: Vec<&str> = answer.split_whitespace().collect();
+            if let [oid, "blob", size] = fields.as_slice() {
+                let size: u64 = size.parse().unwrap_or(u64::MAX);
+                if size > MAX_CONFIG_BYTES {
+                    return Ok(FileAt::TooLarge(size));
+                }
+                let out = process::git(Some(&path), &["cat-file", "blob", oid]).await?;
+                if !out.status.success() {
+                    return Err(failed("reading the configuration", &out));
+                }
+                return Ok(FileAt::Found(
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                ));
+            }
+            if self.has_commit(&path, commit).await {
+                return Ok(FileAt::NoFile);
+            }
+            if attempt == 0 {
+                self.fetch(&path).await?;
+            }
+        }
+        Ok(FileAt::NoCommit)
+    }
+
+    async fn has_commit(&self, path: &Path, commit: &str) -> bool {
+        let object = format!("{commit}^{{commit}}");
+        process::git(Some(path), &["cat-file", "-e", &object])
+            .await
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// The commit at the tip of `branch`, fetched fresh.
+    pub async fn branch_head(&self, repo: &Repo, branch: &str) -> Result<Option<Commit>> {
+        let lock = self.lock(repo.id);
+        let _guard = lock.lock().await;
+        let path = self.ensure(repo).await?;
+        self.fetch(&path).await?;
+        self.describe(&path, &format!("refs/heads/{branch}")).await
+    }
+
+    /// The commit `rev` names (a sha or a ref), fetching once if it is unknown.
+    pub async fn commit(&self, repo: &Repo, rev: &str) -> Result<Option<Commit>> {
+        let lock = self.lock(repo.id);
+        let _guard = lock.lock().await;
+        let path = self.ensure(repo).await?;
+        if let Some(c) = self.describe(&path, rev).await? {
+            return Ok(Some(c));
+        }
+        self.fetch(&path).await?;
+        self.describe(&path, rev).await
+    }
+
+    async fn describe(&self, path: &Path, rev: &str) -> Result<Option<Commit>> {
+        let object = format!("{rev}^{{commit}}");
+        let out = process::git(
+            Some(path),
+            &[
+                "log",
+                "-1",
+                "--format=%H%x00%an%x00%ae%x00%ct%x00%B",
+                &object,
+                "--",
+            ],
+        )
+        .await?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut parts = text.splitn(5, '\0');
+        let sha = parts.next().unwrap_or_default().trim().to_string();
+        let author_name = parts.next().unwrap_or_default().to_string();
+        let author_email = parts.next().unwrap_or_default().to_string();
+        let timestamp = parts.next().unwrap_or_default().trim().parse().unwrap_or(0);
+        let message = parts.next().unwrap_or_default().trim_end().to_string();
+        Ok((!sha.is_empty()).then_some(Commit {
+            sha,
+            message,
+            author_name,
+            author_email,
+            timestamp,
+        }))
+    }
+}
+
+/// The path of a clone URL that names this machine's file system.
+fn local_path(url: &str) -> Option<&str> {
+    if url.starts_with('/') {
+        Some(url)
+    } else {
+        url.strip_prefix("file://").filter(|p| p.starts_with('/'))
+    }
+}

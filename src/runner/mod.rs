@@ -1,0 +1,171 @@
+//! Runs stages: leases them from the scheduler, runs their steps as processes in a fresh
+//! workspace, streams their logs, and reports every step and the stage's end.
+//!
+//! The runner talks to the server only through [`Link`]: the in-process runner's link calls the
+//! scheduler directly; a remote runner's link speaks the same calls over HTTP. So there is one
+//! runner code path. `process.rs` is the only place that starts processes.
+
+pub mod env;
+pub mod log;
+pub mod process;
+mod script;
+mod stage;
+mod workspace;
+
+use crate::domain::{Build, BuildId, Repo, Stage, Status, Step, StepId};
+use crate::error::Result;
+use crate::store::{ClaimFilter, LogChunk, NewStep};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// A stage handed to a runner, with everything it needs to run it.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub stage: Stage,
+    pub build: Build,
+    pub repo: Repo,
+    /// The configuration text the build was prepared with.
+    pub config: String,
+}
+
+/// A runner's report on one step.
+#[derive(Debug, Clone)]
+pub struct StepUpdate {
+    pub step: StepId,
+    pub name: String,
+    pub status: Status,
+    pub exit_code: i64,
+    pub error: String,
+}
+
+/// How a stage ended, as its runner saw it.
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    pub status: Status,
+    pub exit_code: i64,
+    pub error: String,
+}
+
+/// The calls between a runner and the server that hands out stages.
+pub trait Link: Send + Sync + 'static {
+    /// Waits (up to about half a minute) for a stage the runner can run, and leases it.
+    fn lease(
+        &self,
+        filter: &ClaimFilter,
+    ) -> impl Future<Output = Result<Option<Assignment>>> + Send;
+    /// Records the steps the runner compiled for a leased stage; returns them with their ids.
+    fn create_steps(
+        &self,
+        stage: &Assignment,
+        steps: Vec<NewStep>,
+    ) -> impl Future<Output = Result<Vec<Step>>> + Send;
+    /// Reports a step's new status.
+    fn update_step(
+        &self,
+        stage: &Assignment,
+        update: StepUpdate,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a chunk of a step's log.
+    fn append_log(
+        &self,
+        stage: &Assignment,
+        step: StepId,
+        chunk: LogChunk,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reports the end of a stage; the lease ends with it.
+    fn finish_stage(
+        &self,
+        stage: &Assignment,
+        result: StageResult,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Resolves when the build is cancelled or the lease is lost: the runner must stop.
+    fn cancelled(&self, build: BuildId) -> impl Future<Output = ()> + Send;
+}
+
+/// How a runner is set up.
+#[derive(Clone)]
+pub struct Settings {
+    /// The runner's name, recorded on the stages it runs.
+    pub name: String,
+    /// Stages run at once.
+    pub capacity: usize,
+    /// Where stage workspaces are made (and swept at start).
+    pub work_dir: PathBuf,
+    /// Bytes of log kept per step.
+    pub log_limit: u64,
+    /// Time between SIGTERM and SIGKILL when a step is stopped.
+    pub cancel_grace: Duration,
+    /// The server's public URL (for `DRONE_SYSTEM_*` and links).
+    pub server_url: String,
+    pub clock: crate::clock::SharedClock,
+}
+
+impl Settings {
+    /// What this runner can run: exec pipelines for this machine's platform, no labels.
+    pub fn filter(&self) -> ClaimFilter {
+        ClaimFilter {
+            types: vec!["exec".into()],
+            os: platform_os().into(),
+            arch: platform_arch().into(),
+            labels: Default::default(),
+            machine: self.name.clone(),
+        }
+    }
+}
+
+/// This machine's OS as Drone names it.
+pub fn platform_os() -> &'static str {
+    std::env::consts::OS
+}
+
+/// This machine's architecture as Drone names it.
+pub fn platform_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" => "ppc64le",
+        "s390x" => "s390x",
+        other => other,
+    }
+}
+
+/// Leases and runs stages until `shutdown` is cancelled, at most `capacity` at once.
+pub async fn run<L: Link>(link: Arc<L>, settings: Arc<Settings>, shutdown: CancellationToken) {
+    workspace::sweep(&settings.work_dir).await;
+    let slots = Arc::new(Semaphore::new(settings.capacity));
+    let filter = settings.filter();
+    let running = tokio_util::task::TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = shutdown.cancelled() => break,
+        };
+        let leased = tokio::select! {
+            l = link.lease(&filter) => l,
+            _ = shutdown.cancelled() => break,
+        };
+        match leased {
+            Ok(Some(assignment)) => {
+                let link = link.clone();
+                let settings = settings.clone();
+                running.spawn(async move {
+                    stage::run(link.as_ref(), &settings, assignment).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "leasing a stage failed; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    running.close();
+    running.wait().await;
+}

@@ -1,0 +1,204 @@
+//! The only place that starts processes: step scripts (each in its own process group, stdout
+//! and stderr merged into one pipe) and `git`. Also the signals that stop them.
+//!
+//! Children get a clean environment: only what the caller passes plus `PATH`, so nothing of the
+//! server's own environment (its tokens, its database URL) reaches a step.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::process::{ExitStatus, Output, Stdio};
+use std::time::Duration;
+use tokio::net::unix::pipe;
+use tokio::process::{Child, Command};
+
+/// What to start for a step.
+#[derive(Debug, Clone)]
+pub struct Spec<'a> {
+    pub program: &'a str,
+    pub args: &'a [String],
+    pub cwd: &'a Path,
+    pub env: &'a [(String, String)],
+}
+
+/// A running step: the child (leader of its own process group) and the read end of its output.
+pub struct StepProcess {
+    pub child: Child,
+    pub pid: i32,
+    pub output: pipe::Receiver,
+}
+
+fn base_path() -> String {
+    std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
+/// Starts a step's process in a new process group, its stdout and stderr on one pipe.
+#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
+pub fn spawn_step(spec: &Spec<'_>) -> io::Result<StepProcess> {
+    let (reader, writer) = io::pipe()?;
+    let writer_err = writer.try_clone()?;
+    let mut cmd = Command::new(spec.program);
+    cmd.args(spec.args)
+        .current_dir(spec.cwd)
+        .env_clear()
+        .env("PATH", base_path())
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::from(writer_err))
+        .process_group(0)
+        .kill_on_drop(false);
+    let child = cmd.spawn()?;
+    // The parent's copies of the write end live in `cmd`; drop them so the pipe ends when the
+    // step's processes end.
+    drop(cmd);
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .ok_or_else(|| io::Error::other("the step exited before its pid was known"))?;
+    let output = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
+    Ok(StepProcess { child, pid, output })
+}
+
+/// Sends `signal` to every process of the group led by `pgid`. A group that is gone is fine.
+pub fn signal_group(pgid: i32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal);
+}
+
+/// Stops a step: SIGTERM to its group, up to `grace` for the leader to exit, then SIGKILL to
+/// whatever is left of the group. Returns the leader's exit status.
+pub async fn terminate(child: &mut Child, pgid: i32, grace: Duration) -> io::Result<ExitStatus> {
+    signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+    let status = match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status?,
+        Err(_) => {
+            signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+            child.wait().await?
+        }
+    };
+    signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
+    Ok(status)
+}
+
+/// When a process started, in clock ticks since boot (field 22 of `/proc/PID/stat`): with the
+/// pid it names one process for good, so a pid reused after a crash is never signalled.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses; fields resume after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Runs `git` with `args` (in `dir` if given) and collects its output. Never prompts.
+pub async fn git(dir: Option<&Path>, args: &[&str]) -> io::Result<Output> {
+    git_with_input(dir, args, None).await
+}
+
+/// Runs `git`, writing `input` to its standard input.
+#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
+pub async fn git_with_input(
+    dir: Option<&Path>,
+    args: &[&str],
+    input: Option<&[u8]>,
+) -> io::Result<Output> {
+    let mut cmd = Command::new("git");
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", base_path())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/".into()))
+        .env("LC_ALL", "C")
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input).await?;
+    }
+    child.wait_with_output().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn a_step_writes_stdout_and_stderr_into_one_pipe_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = vec![
+            "-c".to_string(),
+            "echo one; echo two >&2; echo three".to_string(),
+        ];
+        let mut p = spawn_step(&Spec {
+            program: "sh",
+            args: &args,
+            cwd: dir.path(),
+            env: &[],
+        })
+        .expect("spawns");
+        let mut out = String::new();
+        p.output.read_to_string(&mut out).await.expect("reads");
+        assert_eq!(out, "one\ntwo\nthree\n");
+        assert!(p.child.wait().await.expect("waits").success());
+    }
+
+    #[tokio::test]
+    async fn a_step_sees_only_the_environment_it_is_given() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = vec![
+            "-c".to_string(),
+            "echo \"$GIVEN:${HOME:-none}\"".to_string(),
+        ];
+        let env = vec![("GIVEN".to_string(), "yes".to_string())];
+        let mut p = spawn_step(&Spec {
+            program: "sh",
+            args: &args,
+            cwd: dir.path(),
+            env: &env,
+        })
+        .expect("spawns");
+        let mut out = String::new();
+        p.output.read_to_string(&mut out).await.expect("reads");
+        assert_eq!(out, "yes:none\n");
+    }
+
+    #[tokio::test]
+    async fn terminating_a_step_stops_its_whole_process_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = vec!["-c".to_string(), "sleep 30 & sleep 30; wait".to_string()];
+        let mut p = spawn_step(&Spec {
+            program: "sh",
+            args: &args,
+            cwd: dir.path(),
+            env: &[],
+        })
+        .expect("spawns");
+        let status = terminate(&mut p.child, p.pid, Duration::from_millis(200))
+            .await
+            .expect("terminates");
+        assert!(!status.success());
+        // Every holder of the pipe is gone, so reading reaches the end at once.
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), p.output.read_to_end(&mut out))
+            .await
+            .expect("the group is gone")
+            .expect("reads");
+    }
+
+    #[test]
+    fn the_start_time_of_this_process_is_known() {
+        let pid = i32::try_from(std::process::id()).expect("pid");
+        assert!(start_time(pid).is_some());
+    }
+}

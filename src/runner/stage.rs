@@ -1,0 +1,555 @@
+//! Running one leased stage: compile its steps (the clone, then the steps whose `when:` matches
+//! the build), record them, run them in dependency order in a fresh workspace, and report.
+//!
+//! A step starts once every step it depends on has finished (or, for a `detach`ed step, started).
+//! Once the stage is failing, only steps whose `when: status` asks for failures run; the rest are
+//! skipped. Cancellation and the repository timeout stop the running steps (SIGTERM, grace,
+//! SIGKILL) and skip the rest.
+
+use super::workspace::Workspace;
+use super::{Assignment, Link, Settings, StageResult, StepUpdate, env, log, process, script};
+use crate::domain::{Status, Step};
+use crate::pipeline::{self, EnvValue, Failure, MatchContext, Pipeline};
+use crate::store::NewStep;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// A step as the runner will run it.
+#[derive(Debug, Clone)]
+struct Planned {
+    number: i64,
+    name: String,
+    script: String,
+    shell: String,
+    env: Vec<(String, String)>,
+    depends_on: Vec<String>,
+    detach: bool,
+    errignore: bool,
+    on_success: bool,
+    on_failure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Running,
+    /// A detached step that has started: its dependants may go.
+    Started,
+    Done(Status),
+}
+
+/// Runs the stage and reports its end. Never fails: every problem becomes the stage's error.
+pub(super) async fn run<L: Link>(link: &L, settings: &Settings, a: Assignment) {
+    let result = match execute(link, settings, &a).await {
+        Ok(result) => result,
+        Err(message) => StageResult {
+            status: Status::Error,
+            exit_code: 0,
+            error: message,
+        },
+    };
+    if let Err(err) = link.finish_stage(&a, result).await {
+        tracing::warn!(stage = a.stage.id.0, error = %err, "reporting the end of a stage failed");
+    }
+}
+
+async fn execute<L: Link>(
+    link: &L,
+    settings: &Settings,
+    a: &Assignment,
+) -> Result<StageResult, String> {
+    let manifest =
+        pipeline::parse(&a.config).map_err(|e| format!("{}: {e}", a.repo.config_path))?;
+    let pipeline = manifest
+        .pipelines
+        .iter()
+        .find(|p| p.name == a.stage.name)
+        .ok_or_else(|| {
+            format!(
+                "the configuration no longer has a pipeline named {:?}",
+                a.stage.name
+            )
+        })?;
+    let plan = compile(settings, a, pipeline);
+    let records = link
+        .create_steps(
+            a,
+            plan.iter()
+                .map(|p| NewStep {
+                    number: p.number,
+                    name: p.name.clone(),
+                    errignore: p.errignore,
+                    depends_on: p.depends_on.clone(),
+                    detached: p.detach,
+                })
+                .collect(),
+        )
+        .await
+        .map_err(|e| format!("recording the steps failed: {e}"))?;
+    let ws = Workspace::create(&settings.work_dir, a.stage.id.0, &pipeline.workspace.path)
+        .await
+        .map_err(|e| format!("creating the workspace failed: {e}"))?;
+    let result = run_steps(link, settings, a, pipeline, &plan, &records, &ws).await;
+    ws.remove().await;
+    Ok(result)
+}
+
+/// The steps to run: the clone (unless disabled), then every step whose static `when:` matches.
+fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Planned> {
+    let host = host_of(&settings.server_url);
+    let ctx = MatchContext {
+        branch: &a.build.target,
+        event: a.build.event.as_str(),
+        git_ref: &a.build.git_ref,
+        repo: &a.repo.slug,
+        instance: &host,
+        target: &a.build.deploy_to,
+        cron: &a.build.cron,
+        action: &a.build.action,
+    };
+    let mut plan = Vec::new();
+    let clone = !pipeline.clone.disable;
+    if clone {
+        plan.push(Planned {
+            number: 1,
+            name: "clone".into(),
+            script: script::clone(a.repo.clone_url(), &a.build, pipeline.clone.depth),
+            shell: String::new(),
+            env: Vec::new(),
+            depends_on: Vec::new(),
+            detach: false,
+            errignore: false,
+            on_success: true,
+            on_failure: false,
+        });
+    }
+    let dag = pipeline.steps.iter().any(|s| !s.depends_on.is_empty());
+    let mut previous: Option<String> = clone.then(|| "clone".to_string());
+    for step in &pipeline.steps {
+        let depends_on = if dag {
+            if step.depends_on.is_empty() {
+                previous_root(clone)
+            } else {
+                step.depends_on.clone()
+            }
+        } else {
+            previous.iter().cloned().collect()
+        };
+        previous = Some(step.name.clone());
+        if !step.when.matches_when(&ctx) {
+            continue;
+        }
+        let env = step
+            .environment
+            .iter()
+            .map(|(k, v)| {
+                let value = match v {
+                    EnvValue::Text(t) => t.clone(),
+                    // Secrets are resolved by the secrets store; none is configured yet.
+                    EnvValue::FromSecret(_) => String::new(),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        plan.push(Planned {
+            number: plan.len() as i64 + 1,
+            name: step.name.clone(),
+            script: script::commands(&step.commands),
+            shell: step.shell.clone(),
+            env,
+            depends_on,
+            detach: step.detach,
+            errignore: step.failure == Failure::Ignore,
+            on_success: step.when.on_success(),
+            on_failure: step.when.on_failure(),
+        });
+    }
+    plan
+}
+
+fn previous_root(clone: bool) -> Vec<String> {
+    if clone {
+        vec!["clone".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+fn host_of(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// Why the stage stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Cancelled,
+    TimedOut,
+}
+
+async fn run_steps<L: Link>(
+    link: &L,
+    settings: &Settings,
+    a: &Assignment,
+    pipeline: &Pipeline,
+    plan: &[Planned],
+    records: &[Step],
+    ws: &Workspace,
+) -> StageResult {
+    let ids: HashMap<i64, &Step> = records.iter().map(|s| (s.number, s)).collect();
+    let index: HashMap<&str, usize> = plan
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), i))
+        .collect();
+    let mut state = vec![State::Waiting; plan.len()];
+    let stop_all = CancellationToken::new();
+    let mut detached: Vec<CancellationToken> = Vec::new();
+    let mut running = FuturesUnordered::new();
+    let timeout = Duration::from_secs(u64::try_from(a.repo.timeout.max(1)).unwrap_or(60) * 60);
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let cancelled = link.cancelled(a.build.id);
+    tokio::pin!(cancelled);
+    let mut stop: Option<Stop> = None;
+
+    loop {
+        // Start (or skip) every waiting step whose dependencies allow it.
+        let mut progressed = true;
+        while progressed && stop.is_none() {
+            progressed = false;
+            for i in 0..plan.len() {
+                if state[i] != State::Waiting {
+                    continue;
+                }
+                let ready = plan[i]
+                    .depends_on
+                    .iter()
+                    .all(|d| match index.get(d.as_str()) {
+                        Some(&j) => matches!(state[j], State::Done(_) | State::Started),
+                        None => true, // left out by `when:`: counts as done
+                    });
+                if !ready {
+                    continue;
+                }
+                progressed = true;
+                let failing = is_failing(plan, &state);
+                let runs = if failing {
+                    plan[i].on_failure
+                } else {
+                    plan[i].on_success
+                };
+                let Some(record) = ids.get(&plan[i].number) else {
+                    state[i] = State::Done(Status::Skipped);
+                    continue;
+                };
+                if !runs {
+                    state[i] = State::Done(Status::Skipped);
+                    report(link, a, record, Status::Skipped, 0, "").await;
+                    continue;
+                }
+                let token = stop_all.child_token();
+                if plan[i].detach {
+                    detached.push(token.clone());
+                    state[i] = State::Started;
+                } else {
+                    state[i] = State::Running;
+                }
+                let failed_steps = failed_names(plan, &state);
+                running.push(run_step(
+                    link,
+                    settings,
+                    a,
+                    pipeline,
+                    &plan[i],
+                    record,
+                    ws,
+                    failed_steps,
+                    token,
+                    i,
+                ));
+            }
+        }
+        let anything_running = state.iter().any(|s| *s == State::Running);
+        if !anything_running && (stop.is_some() || !state.contains(&State::Waiting)) {
+            break;
+        }
+        if !anything_running && running.is_empty() {
+            // Nothing runs and nothing can start: dependencies that cannot be met.
+            break;
+        }
+        tokio::select! {
+            Some((i, status)) = running.next() => state[i] = State::Done(status),
+            _ = &mut cancelled, if stop.is_none() => {
+                stop = Some(Stop::Cancelled);
+                stop_all.cancel();
+            }
+            _ = &mut deadline, if stop.is_none() => {
+                stop = Some(Stop::TimedOut);
+                stop_all.cancel();
+            }
+        }
+    }
+    // Detached steps end with their stage.
+    for token in &detached {
+        token.cancel();
+    }
+    while let Some((i, status)) = running.next().await {
+        state[i] = State::Done(status);
+    }
+    for (i, p) in plan.iter().enumerate() {
+        if state[i] == State::Waiting
+            && let Some(record) = ids.get(&p.number)
+        {
+            report(link, a, record, Status::Skipped, 0, "").await;
+        }
+    }
+    match stop {
+        Some(Stop::Cancelled) => StageResult {
+            status: Status::Killed,
+            exit_code: 137,
+            error: String::new(),
+        },
+        Some(Stop::TimedOut) => StageResult {
+            status: Status::Error,
+            exit_code: 137,
+            error: format!(
+                "timed out after {} minutes (the repository's timeout)",
+                a.repo.timeout
+            ),
+        },
+        None => {
+            let failing = is_failing(plan, &state);
+            let exit_code = plan
+                .iter()
+                .zip(&state)
+                .filter(|(p, _)| !p.errignore && !p.detach)
+                .find_map(|(_, s)| match s {
+                    State::Done(st) if st.is_failed() => Some(1),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            StageResult {
+                status: if failing {
+                    Status::Failure
+                } else {
+                    Status::Success
+                },
+                exit_code,
+                error: String::new(),
+            }
+        }
+    }
+}
+
+fn is_failing(plan: &[Planned], state: &[State]) -> bool {
+    plan.iter()
+        .zip(state)
+        .any(|(p, s)| !p.errignore && !p.detach && matches!(s, State::Done(st) if st.is_failed()))
+}
+
+fn failed_names(plan: &[Planned], state: &[State]) -> Vec<String> {
+    plan.iter()
+        .zip(state)
+        .filter(|(p, s)| !p.errignore && matches!(s, State::Done(st) if st.is_failed()))
+        .map(|(p, _)| p.name.clone())
+        .collect()
+}
+
+async fn report<L: Link>(
+    link: &L,
+    a: &Assignment,
+    step: &Step,
+    status: Status,
+    exit_code: i64,
+    error: &str,
+) {
+    let update = StepUpdate {
+        step: step.id,
+        name: step.name.clone(),
+        status,
+        exit_code,
+        error: error.to_string(),
+    };
+    if let Err(err) = link.update_step(a, update).await {
+        tracing::warn!(step = step.id.0, error = %err, "reporting a step failed");
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step<L: Link>(
+    link: &L,
+    settings: &Settings,
+    a: &Assignment,
+    pipeline: &Pipeline,
+    planned: &Planned,
+    record: &Step,
+    ws: &Workspace,
+    failed_steps: Vec<String>,
+    stop: CancellationToken,
+    index: usize,
+) -> (usize, Status) {
+    let (status, exit_code, error) = run_process(
+        link,
+        settings,
+        a,
+        pipeline,
+        planned,
+        record,
+        ws,
+        &failed_steps,
+        &stop,
+    )
+    .await;
+    report(link, a, record, status, exit_code, &error).await;
+    (index, status)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_process<L: Link>(
+    link: &L,
+    settings: &Settings,
+    a: &Assignment,
+    pipeline: &Pipeline,
+    planned: &Planned,
+    record: &Step,
+    ws: &Workspace,
+    failed_steps: &[String],
+    stop: &CancellationToken,
+) -> (Status, i64, String) {
+    let script_path = match ws.write_script(planned.number, &planned.script).await {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                Status::Error,
+                0,
+                format!("writing the step's script failed: {e}"),
+            );
+        }
+    };
+    let env = environment(settings, a, pipeline, planned, ws, failed_steps);
+    let (program, args) = script::invocation(&planned.shell, &script_path.to_string_lossy());
+    let started = Instant::now();
+    let spawned = process::spawn_step(&process::Spec {
+        program: &program,
+        args: &args,
+        cwd: &ws.src,
+        env: &env,
+    });
+    let mut proc = match spawned {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                Status::Error,
+                0,
+                format!("starting {program:?} failed: {e}"),
+            );
+        }
+    };
+    ws.record_pid(planned.number, proc.pid).await;
+    report(link, a, record, Status::Running, 0, "").await;
+
+    let (tx, mut rx) = mpsc::channel(4);
+    let pump = tokio::spawn(log::pump(
+        proc.output,
+        log::LogBuffer::new(started, settings.log_limit),
+        tx,
+    ));
+    let upload = async {
+        while let Some(chunk) = rx.recv().await {
+            if let Err(err) = link.append_log(a, record.id, chunk).await {
+                tracing::warn!(step = record.id.0, error = %err, "storing a log chunk failed");
+            }
+        }
+    };
+    let wait = async {
+        let exit = tokio::select! {
+            status = proc.child.wait() => status.map(|s| (s, false)),
+            _ = stop.cancelled() => process::terminate(&mut proc.child, proc.pid, settings.cancel_grace).await.map(|s| (s, true)),
+        };
+        // Whatever the step left running in its group ends with it.
+        process::signal_group(proc.pid, nix::sys::signal::Signal::SIGKILL);
+        exit
+    };
+    let (exit, ()) = tokio::join!(wait, upload);
+    let _ = pump.await;
+    ws.forget_pid(planned.number).await;
+    match exit {
+        Ok((status, killed)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let code = status
+                .code()
+                .map(i64::from)
+                .or_else(|| status.signal().map(|s| 128 + i64::from(s)))
+                .unwrap_or(1);
+            if killed {
+                (Status::Killed, code, String::new())
+            } else if code == 0 {
+                (Status::Success, 0, String::new())
+            } else {
+                (Status::Failure, code, String::new())
+            }
+        }
+        Err(e) => (
+            Status::Error,
+            0,
+            format!("waiting for the step failed: {e}"),
+        ),
+    }
+}
+
+/// Pipeline `environment:`, then the `DRONE_*` groups, then the step's own `environment:`.
+fn environment(
+    settings: &Settings,
+    a: &Assignment,
+    pipeline: &Pipeline,
+    planned: &Planned,
+    ws: &Workspace,
+    failed_steps: &[String],
+) -> Vec<(String, String)> {
+    let url = url::Url::parse(&settings.server_url).ok();
+    let proto = url
+        .as_ref()
+        .map(|u| u.scheme().to_string())
+        .unwrap_or_else(|| "http".into());
+    let host = host_of(&settings.server_url);
+    let system = env::System {
+        proto: &proto,
+        host: &host,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let workspace = ws.src.to_string_lossy();
+    let home = ws.home.to_string_lossy();
+    let ctx = env::StepContext {
+        system: &system,
+        repo: &a.repo,
+        build: &a.build,
+        stage: &a.stage,
+        step_name: &planned.name,
+        step_number: planned.number,
+        workspace: &workspace,
+        home: &home,
+        failed_steps,
+        failed_stages: &[],
+        stage_depends_on: &a.stage.depends_on,
+        now_ms: settings.clock.now_ms(),
+    };
+    let mut out: Vec<(String, String)> = pipeline
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.extend(env::step_environment(&ctx));
+    out.extend(planned.env.iter().cloned());
+    out
+}

@@ -1,0 +1,261 @@
+//! Hands stages to runners and takes their reports: leases (a long poll woken when work
+//! appears), step and log updates, stage ends (which move the build's DAG on), cancellation,
+//! and the clean-up of stages a restart interrupted. The in-process runner reaches it through
+//! [`LocalLink`]; remote runners will reach the same methods over HTTP.
+
+use crate::clock::SharedClock;
+use crate::domain::{Actor, Build, BuildId, Status, Step, StepId};
+use crate::error::{Error, Result};
+use crate::live::{BuildEvent, Live};
+use crate::runner::{Assignment, Link, StageResult, StepUpdate};
+use crate::store::{ClaimFilter, LogChunk, NewStep, StepReport, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// How long a lease request waits for work before answering "nothing".
+pub const LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// The scheduler, shared by the HTTP layer, the trigger and the runners.
+pub struct Scheduler {
+    store: Store,
+    clock: SharedClock,
+    live: Arc<Live>,
+    work: Notify,
+    cancels: Mutex<HashMap<BuildId, CancellationToken>>,
+}
+
+impl Scheduler {
+    pub fn new(store: Store, clock: SharedClock, live: Arc<Live>) -> Scheduler {
+        Scheduler {
+            store,
+            clock,
+            live,
+            work: Notify::new(),
+            cancels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Wakes runners waiting for work (stages were queued or released).
+    pub fn wake(&self) {
+        self.work.notify_waiters();
+    }
+
+    /// Leases a stage matching `filter`, waiting up to `wait` for one to appear.
+    pub async fn lease(&self, filter: &ClaimFilter, wait: Duration) -> Result<Option<Assignment>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Listen before looking, so a wake between the look and the wait is not lost.
+            let notified = self.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some((stage, build)) =
+                self.store.claim_stage(filter, self.clock.now_ms()).await?
+            {
+                let repo = self
+                    .store
+                    .find_repo(stage.repo_id)
+                    .await?
+                    .ok_or_else(|| Error::not_found("the stage's repository is gone"))?;
+                let config = self
+                    .store
+                    .find_build_config(build.id)
+                    .await?
+                    .unwrap_or_default();
+                self.publish(&repo, build.id).await;
+                metrics::gauge!("hangar_stages_running").increment(1.0);
+                return Ok(Some(Assignment {
+                    stage,
+                    build,
+                    repo,
+                    config,
+                }));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(deadline) => return Ok(None),
+            }
+        }
+    }
+
+    /// Records the steps of a leased stage.
+    pub async fn create_steps(&self, a: &Assignment, steps: Vec<NewStep>) -> Result<Vec<Step>> {
+        let created = self
+            .store
+            .create_steps(a.stage.id, &steps, self.clock.now_ms())
+            .await?;
+        self.publish(&a.repo, a.build.id).await;
+        Ok(created)
+    }
+
+    /// Records a step's new status.
+    pub async fn update_step(&self, a: &Assignment, update: StepUpdate) -> Result<()> {
+        let report = StepReport {
+            step: update.step,
+            status: update.status,
+            exit_code: update.exit_code,
+            error: update.error,
+            target: format!(
+                "build:{}#{}/{}/{}",
+                a.repo.slug, a.build.number, a.stage.name, update.name
+            ),
+        };
+        let now = self.clock.now_ms();
+        self.store
+            .update_step(&report, &Actor::runner(&a.stage.machine), now)
+            .await?;
+        if update.status.is_done() {
+            self.live.end_log(update.step);
+        }
+        self.publish(&a.repo, a.build.id).await;
+        Ok(())
+    }
+
+    /// Stores a chunk of a step's log and hands it to live watchers.
+    pub async fn append_log(&self, step: StepId, chunk: LogChunk) -> Result<()> {
+        self.store.append_log(step, &chunk).await?;
+        self.live.publish_log(step, &chunk);
+        Ok(())
+    }
+
+    /// Records the end of a stage and moves its build on.
+    pub async fn finish_stage(&self, a: &Assignment, result: StageResult) -> Result<()> {
+        let now = self.clock.now_ms();
+        let finished = self
+            .store
+            .finish_stage(
+                a.stage.id,
+                result.status,
+                result.exit_code,
+                &result.error,
+                &Actor::runner(&a.stage.machine),
+                now,
+            )
+            .await?;
+        metrics::gauge!("hangar_stages_running").decrement(1.0);
+        if finished.released > 0 {
+            self.wake();
+        }
+        if let Some(build) = &finished.build {
+            self.build_finished(build);
+        }
+        self.publish(&a.repo, a.build.id).await;
+        Ok(())
+    }
+
+    fn build_finished(&self, build: &Build) {
+        metrics::counter!("hangar_builds_finished_total", "status" => build.status.as_str())
+            .increment(1);
+        if build.finished > 0 && build.started > 0 {
+            metrics::histogram!("hangar_build_duration_seconds")
+                .record((build.finished - build.started) as f64 / 1000.0);
+        }
+        if let Ok(mut map) = self.cancels.lock() {
+            map.remove(&build.id);
+        }
+    }
+
+    /// Cancels a build: running steps are stopped by their runner, the rest skipped. Returns
+    /// `None` when the build had already finished.
+    pub async fn cancel(&self, build: &Build, slug: &str, actor: &Actor) -> Result<Option<Build>> {
+        let cancelled = self
+            .store
+            .cancel_build(build.id, slug, actor, self.clock.now_ms())
+            .await?;
+        if cancelled.is_some() {
+            let token = self
+                .cancels
+                .lock()
+                .ok()
+                .and_then(|mut map| map.remove(&build.id));
+            if let Some(token) = token {
+                token.cancel();
+            }
+            metrics::counter!("hangar_builds_finished_total", "status" => Status::Killed.as_str())
+                .increment(1);
+            if let Some(repo) = self.store.find_repo(build.repo_id).await? {
+                self.publish(&repo, build.id).await;
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Resolves when `build` is cancelled (or has already finished).
+    pub async fn cancelled(&self, build: BuildId) {
+        let token = match self.cancels.lock() {
+            Ok(mut map) => map.entry(build).or_default().clone(),
+            Err(_) => return,
+        };
+        // Looked at after the token exists: a cancel before this point shows in the store.
+        match self.store.build_status(build).await {
+            Ok(Some(status)) if status.is_done() => return,
+            Ok(None) => return,
+            _ => {}
+        }
+        token.cancelled().await;
+    }
+
+    /// After a restart: the stages this server's runner held end `error` ("server restarted").
+    pub async fn recover(&self, machine: &str) -> Result<usize> {
+        let recovery = self
+            .store
+            .recover_stages(machine, "server restarted", self.clock.now_ms())
+            .await?;
+        if recovery.stages > 0 {
+            self.wake();
+        }
+        Ok(recovery.stages)
+    }
+
+    /// Sends the build's current state to live watchers, if anyone watches.
+    async fn publish(&self, repo: &crate::domain::Repo, build: BuildId) {
+        if !self.live.has_build_watchers() {
+            return;
+        }
+        if let Ok(Some(build)) = self.store.find_build_by_id(build).await {
+            let mut value = serde_json::to_value(repo).unwrap_or_default();
+            value["build"] = serde_json::to_value(&build).unwrap_or_default();
+            self.live.publish_build(BuildEvent {
+                repo: repo.slug.clone(),
+                json: value.to_string().into(),
+            });
+        }
+    }
+
+    /// Publishes a build event for a build that changed outside the runner path.
+    pub async fn announce(&self, repo: &crate::domain::Repo, build: BuildId) {
+        self.publish(repo, build).await;
+    }
+}
+
+/// The in-process runner's [`Link`]: direct calls into the scheduler.
+#[derive(Clone)]
+pub struct LocalLink(pub Arc<Scheduler>);
+
+impl Link for LocalLink {
+    async fn lease(&self, filter: &ClaimFilter) -> Result<Option<Assignment>> {
+        self.0.lease(filter, LEASE_WAIT).await
+    }
+
+    async fn create_steps(&self, stage: &Assignment, steps: Vec<NewStep>) -> Result<Vec<Step>> {
+        self.0.create_steps(stage, steps).await
+    }
+
+    async fn update_step(&self, stage: &Assignment, update: StepUpdate) -> Result<()> {
+        self.0.update_step(stage, update).await
+    }
+
+    async fn append_log(&self, _stage: &Assignment, step: StepId, chunk: LogChunk) -> Result<()> {
+        self.0.append_log(step, chunk).await
+    }
+
+    async fn finish_stage(&self, stage: &Assignment, result: StageResult) -> Result<()> {
+        self.0.finish_stage(stage, result).await
+    }
+
+    async fn cancelled(&self, build: BuildId) {
+        self.0.cancelled(build).await
+    }
+}

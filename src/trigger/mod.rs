@@ -1,0 +1,225 @@
+//! An event (a webhook, a manual start, a restart) becomes a build; the build's `.drone.yml`,
+//! read at its commit, becomes stages.
+//!
+//! Two steps, so a webhook is answered as soon as its build is durably queued:
+//! 1. `intake`: builds are written in groups (one transaction for whatever arrived meanwhile),
+//!    then the caller gets its answer.
+//! 2. `prepare`: a background loop reads each new build's configuration from the repository's
+//!    mirror and decides, on the server, which stages run (`plan`), then wakes the scheduler.
+//!    Builds are found by status in the store, so a restart loses none.
+
+mod intake;
+mod plan;
+mod prepare;
+
+pub use plan::plan_stages;
+
+use crate::clock::SharedClock;
+use crate::domain::{Actor, Build, Event, Repo};
+use crate::error::{Error, Result};
+use crate::forge::Hook;
+use crate::mirror::Mirrors;
+use crate::scheduler::Scheduler;
+use crate::store::{Created, NewBuild, Store};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// What a webhook came to.
+#[derive(Debug, Clone)]
+pub enum HookOutcome {
+    Created(Build),
+    /// A redelivery of a webhook that already made this build.
+    Duplicate(Build),
+    /// No build, for this reason (`[ci skip]`, ...).
+    Skipped(String),
+}
+
+/// The trigger: shared by the HTTP layer (webhooks, manual builds, restarts).
+pub struct Trigger {
+    store: Store,
+    clock: SharedClock,
+    scheduler: Arc<Scheduler>,
+    mirrors: Arc<Mirrors>,
+    intake: mpsc::Sender<intake::Request>,
+    prepare: Notify,
+    /// The server's host, for `instance` conditions.
+    instance: String,
+}
+
+impl Trigger {
+    /// Starts the intake and prepare loops; they stop with `shutdown`.
+    pub fn start(
+        store: Store,
+        clock: SharedClock,
+        scheduler: Arc<Scheduler>,
+        mirrors: Arc<Mirrors>,
+        server_url: &str,
+        shutdown: CancellationToken,
+    ) -> Arc<Trigger> {
+        let (tx, rx) = mpsc::channel(4096);
+        let instance = url::Url::parse(server_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let trigger = Arc::new(Trigger {
+            store,
+            clock,
+            scheduler,
+            mirrors,
+            intake: tx,
+            prepare: Notify::new(),
+            instance,
+        });
+        tokio::spawn(intake::run(trigger.clone(), rx, shutdown.clone()));
+        tokio::spawn(prepare::run(trigger.clone(), shutdown));
+        trigger
+    }
+
+    /// Queues a build durably and returns it (or the build an earlier delivery made).
+    pub async fn submit(&self, build: NewBuild) -> Result<Created> {
+        intake::submit(self, build).await
+    }
+
+    /// Turns a verified webhook for `repo` into a build.
+    pub async fn hook(&self, repo: &Repo, hook: &Hook) -> Result<HookOutcome> {
+        let event = hook.event.unwrap_or(Event::Push);
+        if event.honours_skip_markers()
+            && let Some(marker) = skip_marker(&hook.message).or_else(|| skip_marker(&hook.title))
+        {
+            return Ok(HookOutcome::Skipped(format!(
+                "skipped: the commit message holds {marker}"
+            )));
+        }
+        let build = NewBuild {
+            repo_id: repo.id,
+            repo_slug: repo.slug.clone(),
+            trigger: "@hook".into(),
+            event: Some(event),
+            action: hook.action.clone(),
+            link: hook.link.clone(),
+            timestamp: hook.timestamp,
+            title: hook.title.clone(),
+            message: hook.message.clone(),
+            before: hook.before.clone(),
+            after: hook.after.clone(),
+            git_ref: hook.git_ref.clone(),
+            source_repo: hook.source_repo.clone(),
+            source: hook.source.clone(),
+            target: hook.target.clone(),
+            author_login: hook.author_login.clone(),
+            author_name: hook.author_name.clone(),
+            author_email: hook.author_email.clone(),
+            author_avatar: hook.author_avatar.clone(),
+            sender: hook.sender.clone(),
+            delivery_id: hook.delivery_id.clone(),
+            actor: Some(Actor::hook()),
+            ..NewBuild::default()
+        };
+        Ok(match self.submit(build).await? {
+            Created::New(b) => HookOutcome::Created(b),
+            Created::Duplicate(b) => HookOutcome::Duplicate(b),
+        })
+    }
+
+    /// Starts a build of `branch` (at `commit`, or its tip) by hand.
+    pub async fn manual(
+        &self,
+        repo: &Repo,
+        branch: &str,
+        commit: Option<&str>,
+        params: BTreeMap<String, String>,
+        actor: &Actor,
+    ) -> Result<Build> {
+        let found = match commit {
+            Some(sha) => self.mirrors.commit(repo, sha).await?,
+            None => self.mirrors.branch_head(repo, branch).await?,
+        };
+        let Some(head) = found else {
+            return Err(Error::not_found(match commit {
+                Some(sha) => format!("commit {sha} is not in the repository"),
+                None => format!("branch {branch:?} is not in the repository"),
+            }));
+        };
+        let build = NewBuild {
+            repo_id: repo.id,
+            repo_slug: repo.slug.clone(),
+            trigger: actor.name.clone(),
+            event: Some(Event::Custom),
+            timestamp: head.timestamp,
+            message: head.message,
+            after: head.sha,
+            git_ref: format!("refs/heads/{branch}"),
+            source: branch.into(),
+            target: branch.into(),
+            author_name: head.author_name,
+            author_email: head.author_email,
+            sender: actor.name.clone(),
+            params,
+            actor: Some(actor.clone()),
+            ..NewBuild::default()
+        };
+        match self.submit(build).await? {
+            Created::New(b) | Created::Duplicate(b) => Ok(b),
+        }
+    }
+
+    /// Runs a build again as a new build whose parent it is.
+    pub async fn restart(&self, repo: &Repo, old: &Build, actor: &Actor) -> Result<Build> {
+        let build = NewBuild {
+            repo_id: repo.id,
+            repo_slug: repo.slug.clone(),
+            trigger: actor.name.clone(),
+            parent: old.number,
+            event: Some(old.event),
+            action: old.action.clone(),
+            link: old.link.clone(),
+            timestamp: old.timestamp,
+            title: old.title.clone(),
+            message: old.message.clone(),
+            before: old.before.clone(),
+            after: old.after.clone(),
+            git_ref: old.git_ref.clone(),
+            source_repo: old.source_repo.clone(),
+            source: old.source.clone(),
+            target: old.target.clone(),
+            author_login: old.author_login.clone(),
+            author_name: old.author_name.clone(),
+            author_email: old.author_email.clone(),
+            author_avatar: old.author_avatar.clone(),
+            sender: old.sender.clone(),
+            params: old.params.clone(),
+            cron: old.cron.clone(),
+            deploy_to: old.deploy_to.clone(),
+            deploy_id: old.deploy_id,
+            actor: Some(actor.clone()),
+            ..NewBuild::default()
+        };
+        match self.submit(build).await? {
+            Created::New(b) | Created::Duplicate(b) => Ok(b),
+        }
+    }
+}
+
+/// The skip marker a commit message holds, if any (Drone's: `[ci skip]`, `[skip ci]`,
+/// `***NO_CI***`, in any case).
+pub fn skip_marker(message: &str) -> Option<&'static str> {
+    let lower = message.to_ascii_lowercase();
+    ["[ci skip]", "[skip ci]", "***no_ci***"]
+        .into_iter()
+        .find(|m| lower.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_markers_are_found_in_any_case() {
+        assert_eq!(skip_marker("fix typo [CI SKIP]"), Some("[ci skip]"));
+        assert_eq!(skip_marker("docs [skip ci]"), Some("[skip ci]"));
+        assert_eq!(skip_marker("***NO_CI*** wip"), Some("***no_ci***"));
+        assert_eq!(skip_marker("ci: skip flaky test"), None);
+    }
+}
