@@ -15,5 +15,7 @@ pub mod pipeline;
 pub mod forge;
 /// Every SQL statement, over SQLite or PostgreSQL.
 pub mod store;
+/// Runs stages: leases them, runs their steps as processes, streams logs, reports.
+pub mod runner;
 
 pub use error::{Error, Result};
