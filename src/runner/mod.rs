@@ -101,6 +101,8 @@ pub struct Settings {
     pub cancel_grace: Duration,
     /// The server's public URL (for `DRONE_SYSTEM_*` and links).
     pub server_url: String,
+    /// Proxy variables of the runner's own environment, passed on to steps.
+    pub proxy: env::Environment,
     pub clock: crate::clock::SharedClock,
 }
 

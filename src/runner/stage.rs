@@ -508,7 +508,8 @@ async fn run_process<L: Link>(
     }
 }
 
-/// Pipeline `environment:`, then the `DRONE_*` groups, then the step's own `environment:`.
+/// The step's environment: `DRONE_*` and the pipeline's `environment:` (see `env`), then the
+/// step's own `environment:`, which may override them, as in Drone.
 fn environment(
     settings: &Settings,
     a: &Assignment,
@@ -517,19 +518,15 @@ fn environment(
     ws: &Workspace,
     failed_steps: &[String],
 ) -> Vec<(String, String)> {
-    let url = url::Url::parse(&settings.server_url).ok();
-    let proto = url
-        .as_ref()
-        .map(|u| u.scheme().to_string())
-        .unwrap_or_else(|| "http".into());
-    let host = host_of(&settings.server_url);
-    let system = env::System {
-        proto: &proto,
-        host: &host,
-        version: env!("CARGO_PKG_VERSION"),
-    };
+    let system = env::System::from_server_url(&settings.server_url, env!("CARGO_PKG_VERSION"))
+        .unwrap_or(env::System {
+            proto: "http".into(),
+            host: String::new(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        });
     let workspace = ws.src.to_string_lossy();
     let home = ws.home.to_string_lossy();
+    let pipeline_environment: env::Environment = pipeline.environment.clone().into_iter().collect();
     let ctx = env::StepContext {
         system: &system,
         repo: &a.repo,
@@ -541,15 +538,11 @@ fn environment(
         home: &home,
         failed_steps,
         failed_stages: &[],
-        stage_depends_on: &a.stage.depends_on,
+        pipeline_environment: &pipeline_environment,
+        proxy: &settings.proxy,
         now_ms: settings.clock.now_ms(),
     };
-    let mut out: Vec<(String, String)> = pipeline
-        .environment
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    out.extend(env::step_environment(&ctx));
+    let mut out = env::step_environment(&ctx);
     out.extend(planned.env.iter().cloned());
-    out
+    out.into_iter().collect()
 }
