@@ -11,7 +11,10 @@ pub enum Error {
     /// The request clashes with what is stored (a duplicate, a stale version, a wrong state).
     #[error("{0}")]
     Conflict(String),
-    /// The request is malformed or breaks a rule; the message says what to fix.
+    /// The request cannot be read at all (malformed JSON, a bad query string).
+    #[error("{0}")]
+    Malformed(String),
+    /// The request was read but breaks a rule; the message says what to fix.
     #[error("{0}")]
     Invalid(String),
     /// A request body over its size limit.

@@ -1,6 +1,14 @@
 //! Hangar: a self-hosted CI server that runs Drone pipelines, in which every build belongs to a
 //! verified identity. The modules are the product's parts:
 
+/// Who is calling: API tokens and their cache.
+pub mod auth;
+/// Benchmarks of a real server process (`hangar bench`).
+pub mod bench;
+/// The command line.
+pub mod cli;
+/// A typed HTTP client for the API.
+pub mod client;
 /// The one place that reads the wall clock.
 pub mod clock;
 /// Configuration: defaults, `hangar.toml`, `HANGAR_*` variables.
@@ -11,6 +19,8 @@ pub mod domain;
 pub mod error;
 /// Forges (GitHub, Gitea): webhook payloads and signatures.
 pub mod forge;
+/// The HTTP adapter: routes, API handlers, webhooks.
+pub mod http;
 /// Live build events and log lines for watchers.
 pub mod live;
 /// Cached mirrors of repositories: `.drone.yml` at a commit.
@@ -21,6 +31,8 @@ pub mod pipeline;
 pub mod runner;
 /// Hands stages to runners; takes their reports.
 pub mod scheduler;
+/// `hangar server`: wires the parts together and runs them.
+pub mod server;
 /// Every SQL statement, over SQLite or PostgreSQL.
 pub mod store;
 /// Events (webhooks, manual starts, restarts) into builds and stages.

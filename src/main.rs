@@ -1,1 +1,42 @@
-fn main() {}
+//! The `hangar` binary: parse the command line, start logging, run the command, and turn its
+//! outcome into an exit code.
+
+use clap::Parser;
+use hangar::cli::{Cli, Command};
+use hangar::config::{Config, LogFormat};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Logging follows the config (HANGAR_LOG, log_format); commands that print results keep
+    // the log on stderr.
+    let (filter, format) = match Config::from_env(cli.config.as_deref()) {
+        Ok(l) => (l.config.log, l.config.log_format),
+        Err(_) => ("info".to_string(), LogFormat::Text),
+    };
+    let quiet = !matches!(cli.command, Command::Server);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(if quiet { "warn" } else { filter.as_str() })
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(hangar::cli::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

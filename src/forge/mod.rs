@@ -62,3 +62,6 @@ pub enum Parsed {
     /// answered 200 with this reason.
     Ignore(String),
 }
+
+mod interim;
+pub use interim::{ParseError, forge_of, parse, repo_full_name, verify_signature};

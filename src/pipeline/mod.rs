@@ -229,4 +229,4 @@ pub struct MatchContext<'a> {
 }
 
 mod interim;
-pub use interim::{lint, parse};
+pub use interim::{lint, parse, plan};

@@ -137,6 +137,11 @@ pub fn platform_arch() -> &'static str {
     }
 }
 
+/// Kills every step still running under `work_dir` and removes the workspaces (at shutdown).
+pub async fn stop_all(work_dir: &std::path::Path) {
+    workspace::sweep(work_dir).await;
+}
+
 /// Leases and runs stages until `shutdown` is cancelled, at most `capacity` at once.
 pub async fn run<L: Link>(link: Arc<L>, settings: Arc<Settings>, shutdown: CancellationToken) {
     workspace::sweep(&settings.work_dir).await;

@@ -280,7 +280,7 @@ async fn run_steps<L: Link>(
                 ));
             }
         }
-        let anything_running = state.iter().any(|s| *s == State::Running);
+        let anything_running = state.contains(&State::Running);
         if !anything_running && (stop.is_some() || !state.contains(&State::Waiting)) {
             break;
         }

@@ -62,6 +62,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 pub struct Store {
     write: std::sync::Arc<Pool>,
     read: std::sync::Arc<Pool>,
+    /// Repositories by slug: read on every webhook, changed rarely; every write to a
+    /// repository below drops its entry.
+    repos:
+        std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, crate::domain::Repo>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,6 +123,7 @@ impl Store {
             Ok(Store {
                 write: std::sync::Arc::new(Db::Sqlite(write)),
                 read: std::sync::Arc::new(Db::Sqlite(read)),
+                repos: Default::default(),
             })
         } else {
             let pool = PgPoolOptions::new()
@@ -131,6 +136,7 @@ impl Store {
             Ok(Store {
                 write: pool.clone(),
                 read: pool,
+                repos: Default::default(),
             })
         }
     }

@@ -74,7 +74,28 @@ impl Store {
             }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
+        self.forget_repo(&repo.slug);
         Ok(repo)
+    }
+
+    /// An active repository by `owner/name`, from memory when it was read before.
+    pub async fn cached_repo_by_slug(&self, slug: &str) -> Result<Option<Repo>> {
+        if let Ok(cache) = self.repos.read()
+            && let Some(repo) = cache.get(slug)
+        {
+            return Ok(Some(repo.clone()));
+        }
+        let found = self.find_repo_by_slug(slug).await?.filter(|r| r.active);
+        if let (Some(repo), Ok(mut cache)) = (&found, self.repos.write()) {
+            cache.insert(slug.to_string(), repo.clone());
+        }
+        Ok(found)
+    }
+
+    fn forget_repo(&self, slug: &str) {
+        if let Ok(mut cache) = self.repos.write() {
+            cache.remove(slug);
+        }
     }
 
     /// An active or inactive repository by `owner/name`.
@@ -157,6 +178,7 @@ impl Store {
         }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
+        self.forget_repo(&repo.slug);
         Ok(repo)
     }
 
@@ -194,6 +216,7 @@ impl Store {
         .with_detail(serde_json::json!({ "removed": remove }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
+        self.forget_repo(&repo.slug);
         Ok(repo)
     }
 }

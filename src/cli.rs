@@ -1,0 +1,400 @@
+//! The command line: `hangar server | migrate | lint | repo | build | bench`. Client commands
+//! (`repo`, `build`) call a running server's API; `migrate` and `lint` work without one.
+
+use crate::client::Client;
+use crate::config::Config;
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hangar",
+    version,
+    about = "A CI server for Drone pipelines, where every build belongs to a verified identity"
+)]
+pub struct Cli {
+    /// Config file (default: ./hangar.toml if present; also HANGAR_CONFIG).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (API, webhooks, in-process runner).
+    Server,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Check a .drone.yml; with --format json, print the resolved plan.
+    Lint {
+        file: PathBuf,
+        #[arg(long, default_value = "text")]
+        format: LintFormat,
+        /// Lint as a trusted repository (allows privileged features).
+        #[arg(long)]
+        trusted: bool,
+    },
+    /// Repositories (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
+    #[command(subcommand)]
+    Repo(RepoCommand),
+    /// Builds (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
+    #[command(subcommand)]
+    Build(BuildCommand),
+    /// Benchmarks of a real server process (see README).
+    #[command(subcommand)]
+    Bench(crate::bench::Bench),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepoCommand {
+    /// Activate a repository and print its webhook secret.
+    Add {
+        /// owner/name
+        slug: String,
+        #[arg(long)]
+        clone_url: String,
+        #[arg(long, default_value = "main")]
+        default_branch: String,
+        #[arg(long, default_value = ".drone.yml")]
+        config_path: String,
+    },
+    /// Show a repository.
+    Info { slug: String },
+    /// List active repositories.
+    Ls,
+    /// Change settings.
+    Update {
+        slug: String,
+        #[arg(long)]
+        timeout: Option<i64>,
+        #[arg(long)]
+        trusted: Option<bool>,
+        #[arg(long)]
+        protected: Option<bool>,
+        #[arg(long)]
+        config_path: Option<String>,
+        #[arg(long)]
+        visibility: Option<String>,
+    },
+    /// Deactivate (or with --remove, delete) a repository.
+    Rm {
+        slug: String,
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuildCommand {
+    /// List a repository's builds.
+    Ls {
+        slug: String,
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        page: i64,
+    },
+    /// Show a build with its stages and steps.
+    Info { slug: String, number: i64 },
+    /// Start a build of a branch (its tip, or --commit).
+    Start {
+        slug: String,
+        #[arg(long)]
+        branch: Option<String>,
+        #[arg(long)]
+        commit: Option<String>,
+        /// KEY=VALUE build parameters.
+        #[arg(long = "param")]
+        params: Vec<String>,
+    },
+    /// Cancel a build.
+    Cancel { slug: String, number: i64 },
+    /// Run a build again.
+    Restart { slug: String, number: i64 },
+    /// Print a step's log.
+    Logs {
+        slug: String,
+        number: i64,
+        stage: i64,
+        step: i64,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Server => {
+            let loaded = Config::from_env(cli.config.as_deref())?;
+            for w in &loaded.warnings {
+                tracing::warn!("{w}");
+            }
+            crate::server::run(loaded.config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let config = Config::from_env(cli.config.as_deref())?.config;
+            crate::store::Store::open(&config.database_url).await?;
+            println!("the database schema is up to date");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lint {
+            file,
+            format,
+            trusted,
+        } => lint(&file, format, trusted),
+        Command::Repo(cmd) => repo(cmd).await,
+        Command::Build(cmd) => build(cmd).await,
+        Command::Bench(b) => crate::bench::run(b).await,
+    }
+}
+
+fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.display();
+    let manifest = match crate::pipeline::parse(&text) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!(
+                "{name}:{}:{}: error: {}",
+                e.pos.line, e.pos.column, e.message
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    for w in &manifest.warnings {
+        eprintln!(
+            "{name}:{}:{}: warning: {}",
+            w.pos.line, w.pos.column, w.message
+        );
+    }
+    if let Err(e) = crate::pipeline::lint(&manifest, trusted) {
+        eprintln!(
+            "{name}:{}:{}: error: {}",
+            e.pos.line, e.pos.column, e.message
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    match format {
+        LintFormat::Json => println!(
+            "{}",
+            serde_json::to_string(&crate::pipeline::plan(&manifest))?
+        ),
+        LintFormat::Text => println!("{name}: ok ({} pipelines)", manifest.pipelines.len()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn split_slug(slug: &str) -> anyhow::Result<&str> {
+    crate::domain::Slug::parse(slug).map_err(anyhow::Error::msg)?;
+    Ok(slug)
+}
+
+fn print(v: &Value) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
+    let client = Client::from_env()?;
+    match cmd {
+        RepoCommand::Add {
+            slug,
+            clone_url,
+            default_branch,
+            config_path,
+        } => {
+            let slug = split_slug(&slug)?;
+            let body = json!({ "clone_url": clone_url, "default_branch": default_branch, "config_path": config_path });
+            let repo = client
+                .call(Method::POST, &format!("/api/repos/{slug}"), Some(&body))
+                .await?;
+            println!("activated {slug}");
+            println!("webhook URL:    {}/hook", client_server());
+            println!(
+                "webhook secret: {}",
+                repo["webhook_secret"].as_str().unwrap_or("")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::Info { slug } => print(
+            &client
+                .call(
+                    Method::GET,
+                    &format!("/api/repos/{}", split_slug(&slug)?),
+                    None,
+                )
+                .await?,
+        ),
+        RepoCommand::Ls => {
+            let repos = client.call(Method::GET, "/api/repos", None).await?;
+            for r in repos.as_array().into_iter().flatten() {
+                println!("{}", r["slug"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RepoCommand::Update {
+            slug,
+            timeout,
+            trusted,
+            protected,
+            config_path,
+            visibility,
+        } => {
+            let mut body = serde_json::Map::new();
+            let fields = [
+                ("timeout", timeout.map(Value::from)),
+                ("trusted", trusted.map(Value::from)),
+                ("protected", protected.map(Value::from)),
+                ("config_path", config_path.map(Value::from)),
+                ("visibility", visibility.map(Value::from)),
+            ];
+            for (k, v) in fields {
+                if let Some(v) = v {
+                    body.insert(k.into(), v);
+                }
+            }
+            print(
+                &client
+                    .call(
+                        Method::PATCH,
+                        &format!("/api/repos/{}", split_slug(&slug)?),
+                        Some(&Value::Object(body)),
+                    )
+                    .await?,
+            )
+        }
+        RepoCommand::Rm { slug, remove } => {
+            let path = format!("/api/repos/{}?remove={remove}", split_slug(&slug)?);
+            client.call(Method::DELETE, &path, None).await?;
+            println!("{} {slug}", if remove { "removed" } else { "deactivated" });
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn client_server() -> String {
+    std::env::var("HANGAR_SERVER")
+        .or_else(|_| std::env::var("DRONE_SERVER"))
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string()
+}
+
+async fn build(cmd: BuildCommand) -> anyhow::Result<ExitCode> {
+    let client = Client::from_env()?;
+    match cmd {
+        BuildCommand::Ls { slug, branch, page } => {
+            let mut path = format!("/api/repos/{}/builds?page={page}", split_slug(&slug)?);
+            if let Some(b) = branch {
+                path.push_str(&format!(
+                    "&branch={}",
+                    url::form_urlencoded::byte_serialize(b.as_bytes()).collect::<String>()
+                ));
+            }
+            let builds = client.call(Method::GET, &path, None).await?;
+            for b in builds.as_array().into_iter().flatten() {
+                println!(
+                    "#{:<5} {:<10} {:<8} {} {}",
+                    b["number"],
+                    b["status"].as_str().unwrap_or(""),
+                    b["event"].as_str().unwrap_or(""),
+                    b["target"].as_str().unwrap_or(""),
+                    b["after"]
+                        .as_str()
+                        .unwrap_or("")
+                        .chars()
+                        .take(8)
+                        .collect::<String>()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BuildCommand::Info { slug, number } => print(
+            &client
+                .call(
+                    Method::GET,
+                    &format!("/api/repos/{}/builds/{number}", split_slug(&slug)?),
+                    None,
+                )
+                .await?,
+        ),
+        BuildCommand::Start {
+            slug,
+            branch,
+            commit,
+            params,
+        } => {
+            let mut query: Vec<(String, String)> = Vec::new();
+            if let Some(b) = branch {
+                query.push(("branch".into(), b));
+            }
+            if let Some(c) = commit {
+                query.push(("commit".into(), c));
+            }
+            for p in params {
+                let Some((k, v)) = p.split_once('=') else {
+                    bail!("--param takes KEY=VALUE, got {p:?}");
+                };
+                query.push((k.into(), v.into()));
+            }
+            let qs = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query)
+                .finish();
+            print(
+                &client
+                    .call(
+                        Method::POST,
+                        &format!("/api/repos/{}/builds?{qs}", split_slug(&slug)?),
+                        None,
+                    )
+                    .await?,
+            )
+        }
+        BuildCommand::Cancel { slug, number } => print(
+            &client
+                .call(
+                    Method::DELETE,
+                    &format!("/api/repos/{}/builds/{number}", split_slug(&slug)?),
+                    None,
+                )
+                .await?,
+        ),
+        BuildCommand::Restart { slug, number } => print(
+            &client
+                .call(
+                    Method::POST,
+                    &format!("/api/repos/{}/builds/{number}", split_slug(&slug)?),
+                    None,
+                )
+                .await?,
+        ),
+        BuildCommand::Logs {
+            slug,
+            number,
+            stage,
+            step,
+        } => {
+            let path = format!(
+                "/api/repos/{}/builds/{number}/logs/{stage}/{step}",
+                split_slug(&slug)?
+            );
+            let lines = client.call(Method::GET, &path, None).await?;
+            for l in lines.as_array().into_iter().flatten() {
+                print!("{}", l["out"].as_str().unwrap_or(""));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

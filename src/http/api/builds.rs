@@ -1,0 +1,211 @@
+//! `/api/repos/{owner}/{name}/builds`: list, show, start by hand, cancel, restart.
+
+use super::repos::find;
+use crate::domain::{Build, Event};
+use crate::error::{Error, Result};
+use crate::http::State;
+use crate::http::auth::Caller;
+use crate::http::extract::{Path, Query};
+use axum::extract::State as AppState;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    page: Option<i64>,
+    per_page: Option<i64>,
+    branch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Latest {
+    branch: Option<String>,
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+pub async fn list(
+    AppState(app): AppState<State>,
+    _caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<Paging>,
+) -> Result<axum::Json<Vec<Build>>> {
+    let repo = find(&app, &owner, &name).await?;
+    let per_page = q.per_page.unwrap_or(25).clamp(1, 100);
+    let page = q.page.unwrap_or(1).max(1);
+    let builds = app
+        .store
+        .list_builds(repo.id, q.branch.as_deref(), page, per_page)
+        .await?;
+    Ok(axum::Json(builds))
+}
+
+pub async fn latest(
+    AppState(app): AppState<State>,
+    _caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<Latest>,
+) -> Result<axum::Json<Build>> {
+    let repo = find(&app, &owner, &name).await?;
+    app.store
+        .latest_build(repo.id, q.branch.as_deref(), q.git_ref.as_deref())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| Error::not_found("no build matches"))
+}
+
+pub async fn show(
+    AppState(app): AppState<State>,
+    _caller: Caller,
+    Path((owner, name, number)): Path<(String, String, i64)>,
+) -> Result<axum::Json<Build>> {
+    let repo = find(&app, &owner, &name).await?;
+    app.store
+        .find_build(repo.id, number)
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| Error::not_found(format!("build {number} not found")))
+}
+
+/// Query parameters that `POST .../builds` reads itself; the others become build parameters.
+const OWN_PARAMS: &[&str] = &["branch", "commit", "access_token"];
+
+/// Names a build parameter may not take: they would change how the step's shell or the
+/// runner's own variables behave.
+fn check_param(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    let upper = name.to_ascii_uppercase();
+    let reserved = [
+        "PATH", "HOME", "SHELL", "ENV", "BASH_ENV", "IFS", "PS4", "CDPATH",
+    ]
+    .contains(&upper.as_str())
+        || ["LD_", "DYLD_", "DRONE_", "CI_", "GIT_", "HANGAR_"]
+            .iter()
+            .any(|p| upper.starts_with(p))
+        || upper == "CI"
+        || upper == "DRONE";
+    if !valid {
+        return Err(Error::invalid(format!(
+            "build parameter {name:?} must be a name of letters, digits and _"
+        )));
+    }
+    if reserved {
+        return Err(Error::invalid(format!(
+            "build parameter {name:?} is reserved and cannot be set"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Build>> {
+    let repo = find(&app, &owner, &name).await?;
+    let branch = q
+        .get("branch")
+        .cloned()
+        .unwrap_or_else(|| repo.default_branch.clone());
+    if branch.is_empty() || branch.starts_with('-') || branch.contains("..") {
+        return Err(Error::invalid(format!(
+            "{branch:?} is not a valid branch name"
+        )));
+    }
+    let commit = q.get("commit").filter(|c| !c.is_empty());
+    if let Some(c) = commit
+        && !(c.len() >= 4 && c.len() <= 64 && c.chars().all(|ch| ch.is_ascii_hexdigit()))
+    {
+        return Err(Error::invalid("commit must be a hexadecimal commit id"));
+    }
+    let mut params = BTreeMap::new();
+    for (k, v) in &q {
+        if OWN_PARAMS.contains(&k.as_str()) {
+            continue;
+        }
+        check_param(k)?;
+        params.insert(k.clone(), v.clone());
+    }
+    let build = app
+        .trigger
+        .manual(
+            &repo,
+            &branch,
+            commit.map(String::as_str),
+            params,
+            &caller.0.actor(),
+        )
+        .await?;
+    Ok(axum::Json(build))
+}
+
+pub async fn cancel(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name, number)): Path<(String, String, i64)>,
+) -> Result<axum::Json<Build>> {
+    let repo = find(&app, &owner, &name).await?;
+    let build = app
+        .store
+        .find_build(repo.id, number)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
+    app.scheduler
+        .cancel(&build, &repo.slug, &caller.0.actor())
+        .await?
+        .ok_or_else(|| {
+            Error::conflict(format!(
+                "build {number} has already finished ({})",
+                build.status
+            ))
+        })?;
+    let build = app
+        .store
+        .find_build(repo.id, number)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
+    Ok(axum::Json(build))
+}
+
+pub async fn restart(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name, number)): Path<(String, String, i64)>,
+) -> Result<axum::Json<Build>> {
+    let repo = find(&app, &owner, &name).await?;
+    let old = app
+        .store
+        .find_build(repo.id, number)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
+    if matches!(old.event, Event::Promote | Event::Rollback) && old.deploy_to.is_empty() {
+        return Err(Error::invalid("this build cannot be restarted"));
+    }
+    let build = app.trigger.restart(&repo, &old, &caller.0.actor()).await?;
+    Ok(axum::Json(build))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_parameters_may_not_change_the_shell_or_drone_variables() {
+        assert!(check_param("VERSION").is_ok());
+        assert!(check_param("deploy_region").is_ok());
+        for bad in [
+            "PATH",
+            "LD_PRELOAD",
+            "DRONE_BRANCH",
+            "BASH_ENV",
+            "1X",
+            "A-B",
+            "",
+        ] {
+            assert!(check_param(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `/api/repos`: activate, show, change and deactivate repositories.
+
+use crate::domain::{Actor, Repo, Slug, Visibility};
+use crate::error::{Error, Result};
+use crate::http::State;
+use crate::http::auth::Caller;
+use crate::http::extract::{Json, Path, Query};
+use crate::store::{NewRepo, RepoPatch};
+use axum::extract::State as AppState;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The body of `POST /api/repos/{owner}/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activate {
+    clone_url: String,
+    #[serde(default)]
+    default_branch: Option<String>,
+    #[serde(default)]
+    config_path: Option<String>,
+    #[serde(default)]
+    visibility: Option<String>,
+}
+
+/// The body of `PATCH /api/repos/{owner}/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    timeout: Option<i64>,
+    trusted: Option<bool>,
+    protected: Option<bool>,
+    config_path: Option<String>,
+    visibility: Option<String>,
+    default_branch: Option<String>,
+    clone_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Remove {
+    #[serde(default)]
+    remove: bool,
+}
+
+/// The repo as the API shows it: Drone's Repo object, its permissions, and (for repository
+/// admins) the webhook secret.
+pub fn view(repo: &Repo, caller: &Caller) -> Value {
+    let mut v = serde_json::to_value(repo).unwrap_or_default();
+    let admin = caller.0.user.admin;
+    v["permissions"] = serde_json::json!({ "read": true, "write": admin, "admin": admin });
+    if admin {
+        v["webhook_secret"] = Value::String(repo.webhook_secret.0.clone());
+    }
+    v
+}
+
+/// Finds an active repository or answers 404.
+pub async fn find(app: &State, owner: &str, name: &str) -> Result<Repo> {
+    let slug = format!("{owner}/{name}");
+    app.store
+        .cached_repo_by_slug(&slug)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("repository {slug} is not active in Hangar")))
+}
+
+fn check_clone_url(url: &str) -> Result<()> {
+    let ok_scheme = ["https://", "http://", "ssh://", "git://", "file:///"]
+        .iter()
+        .any(|s| url.starts_with(s));
+    let scp_like = !url.contains("://")
+        && url
+            .split_once(':')
+            .is_some_and(|(host, _)| host.contains('@'));
+    if url.starts_with('-')
+        || url.contains(char::is_whitespace)
+        || !(ok_scheme || url.starts_with('/') || scp_like)
+    {
+        return Err(Error::invalid(format!(
+            "clone_url {url:?} must be an https://, http://, ssh://, git:// or file:/// URL (or an absolute path)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_config_path(path: &str) -> Result<()> {
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.split('/').any(|p| p == "..")
+        || path.contains('\0')
+    {
+        return Err(Error::invalid(
+            "config_path must be a relative path inside the repository, like .drone.yml",
+        ));
+    }
+    Ok(())
+}
+
+fn check_branch(branch: &str) -> Result<()> {
+    if branch.is_empty()
+        || branch.starts_with('-')
+        || branch.contains(char::is_whitespace)
+        || branch.contains("..")
+    {
+        return Err(Error::invalid(format!(
+            "{branch:?} is not a valid branch name"
+        )));
+    }
+    Ok(())
+}
+
+fn visibility(v: &str) -> Result<Visibility> {
+    Visibility::parse(v)
+        .ok_or_else(|| Error::invalid("visibility must be public, private or internal"))
+}
+
+pub async fn activate(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Json(body): Json<Activate>,
+) -> Result<axum::Json<Value>> {
+    caller.require_admin()?;
+    let slug = Slug::new(&owner, &name).map_err(Error::Invalid)?;
+    check_clone_url(&body.clone_url)?;
+    let default_branch = body.default_branch.unwrap_or_else(|| "main".into());
+    check_branch(&default_branch)?;
+    let config_path = body.config_path.unwrap_or_else(|| ".drone.yml".into());
+    check_config_path(&config_path)?;
+    let visibility = match body.visibility.as_deref() {
+        Some(v) => visibility(v)?,
+        None => Visibility::Private,
+    };
+    let new = NewRepo {
+        slug,
+        clone_url: body.clone_url,
+        default_branch,
+        config_path,
+        visibility,
+        user_id: caller.0.user.id,
+        webhook_secret: crate::auth::token::mint(),
+    };
+    let repo = app
+        .store
+        .activate_repo(&new, &caller.0.actor(), app.clock.now_ms())
+        .await?;
+    Ok(axum::Json(view(&repo, &caller)))
+}
+
+pub async fn show(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+) -> Result<axum::Json<Value>> {
+    let repo = find(&app, &owner, &name).await?;
+    Ok(axum::Json(view(&repo, &caller)))
+}
+
+pub async fn list(
+    AppState(app): AppState<State>,
+    caller: Caller,
+) -> Result<axum::Json<Vec<Value>>> {
+    let repos = app.store.list_repos().await?;
+    Ok(axum::Json(repos.iter().map(|r| view(r, &caller)).collect()))
+}
+
+pub async fn update(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Json(body): Json<Update>,
+) -> Result<axum::Json<Value>> {
+    caller.require_admin()?;
+    let repo = find(&app, &owner, &name).await?;
+    if let Some(t) = body.timeout
+        && !(1..=10_080).contains(&t)
+    {
+        return Err(Error::invalid(
+            "timeout is in minutes, from 1 to 10080 (a week)",
+        ));
+    }
+    if let Some(p) = &body.config_path {
+        check_config_path(p)?;
+    }
+    if let Some(b) = &body.default_branch {
+        check_branch(b)?;
+    }
+    if let Some(u) = &body.clone_url {
+        check_clone_url(u)?;
+    }
+    let patch = RepoPatch {
+        timeout: body.timeout,
+        trusted: body.trusted,
+        protected: body.protected,
+        config_path: body.config_path,
+        visibility: body.visibility.as_deref().map(visibility).transpose()?,
+        default_branch: body.default_branch,
+        clone_url: body.clone_url,
+    };
+    let repo = app
+        .store
+        .update_repo(repo.id, &patch, &caller.0.actor(), app.clock.now_ms())
+        .await?;
+    Ok(axum::Json(view(&repo, &caller)))
+}
+
+pub async fn deactivate(
+    AppState(app): AppState<State>,
+    caller: Caller,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<Remove>,
+) -> Result<axum::Json<Value>> {
+    caller.require_admin()?;
+    let repo = find(&app, &owner, &name).await?;
+    let actor: Actor = caller.0.actor();
+    let repo = app
+        .store
+        .deactivate_repo(repo.id, q.remove, &actor, app.clock.now_ms())
+        .await?;
+    Ok(axum::Json(view(&repo, &caller)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clone_urls_that_could_run_commands_are_refused() {
+        assert!(check_clone_url("ext::sh -c touch% /tmp/x").is_err());
+        assert!(check_clone_url("--upload-pack=touch").is_err());
+        assert!(check_clone_url("https://git.example.com/acme/api.git").is_ok());
+        assert!(check_clone_url("git@github.com:acme/api.git").is_ok());
+        assert!(check_clone_url("/srv/git/api.git").is_ok());
+        assert!(check_clone_url("file:///srv/git/api.git").is_ok());
+    }
+
+    #[test]
+    fn a_config_path_must_stay_inside_the_repository() {
+        assert!(check_config_path("../etc/passwd").is_err());
+        assert!(check_config_path("/abs").is_err());
+        assert!(check_config_path("ci/.drone.yml").is_ok());
+    }
+}

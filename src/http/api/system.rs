@@ -1,0 +1,35 @@
+//! Health, version, metrics, the caller's own user, and the answer for unknown paths.
+
+use crate::domain::User;
+use crate::error::{Error, Result};
+use crate::http::State;
+use crate::http::auth::Caller;
+use axum::extract::State as AppState;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn version() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "source": env!("CARGO_PKG_REPOSITORY"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("HANGAR_COMMIT").unwrap_or(""),
+    }))
+}
+
+/// Prometheus metrics (administrators only: they show what every repository is doing).
+pub async fn metrics(AppState(app): AppState<State>, caller: Caller) -> Result<String> {
+    caller.require_admin()?;
+    let queued = app.store.count_pending_stages().await?;
+    metrics::gauge!("hangar_queue_depth").set(queued as f64);
+    Ok(app.metrics.render())
+}
+
+pub async fn user(caller: Caller) -> axum::Json<User> {
+    axum::Json(caller.0.user)
+}
+
+pub async fn not_found() -> Error {
+    Error::not_found("no such path")
+}

@@ -1,0 +1,61 @@
+//! The axum adapter: the route table, the request span (method, route, request id), body limits,
+//! and the handlers in `api/` (JSON, one file per resource) and `hook.rs`. Handlers translate
+//! between HTTP and the parts below; they hold no business rules.
+
+mod api;
+mod auth;
+mod error;
+mod extract;
+mod hook;
+mod trace;
+
+use crate::auth::Authenticator;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::live::Live;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+use crate::trigger::Trigger;
+use axum::Router;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Largest webhook body accepted (larger: 413).
+pub const MAX_HOOK_BYTES: usize = 5 << 20;
+/// Largest JSON API body accepted.
+pub const MAX_API_BYTES: usize = 1 << 20;
+
+/// Everything handlers need, shared.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub auth: Authenticator,
+    pub trigger: Arc<Trigger>,
+    pub scheduler: Arc<Scheduler>,
+    pub live: Arc<Live>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+pub type State = Arc<App>;
+
+/// The whole route table.
+pub fn router(app: State) -> Router {
+    let hook = Router::new()
+        .route("/hook", post(hook::receive))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_HOOK_BYTES));
+    let public = Router::new()
+        .route("/healthz", get(api::system::healthz))
+        .route("/version", get(api::system::version))
+        .route("/metrics", get(api::system::metrics));
+    let routes = Router::new()
+        .merge(hook)
+        .merge(public)
+        .nest(
+            "/api",
+            api::router().layer(axum::extract::DefaultBodyLimit::max(MAX_API_BYTES)),
+        )
+        .fallback(api::system::not_found)
+        .with_state(app);
+    trace::wrap(routes)
+}

@@ -1,0 +1,160 @@
+//! `hangar server`: opens the store, cleans up after an interrupted run, and starts the parts:
+//! the trigger's loops, the in-process runner, and the HTTP server. Stops on SIGINT or SIGTERM.
+
+use crate::auth::Authenticator;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::http::{self, App};
+use crate::live::Live;
+use crate::mirror::Mirrors;
+use crate::runner;
+use crate::scheduler::{LocalLink, Scheduler};
+use crate::store::Store;
+use crate::trigger::Trigger;
+use anyhow::Context;
+use std::sync::{Arc, OnceLock};
+use tokio_util::sync::CancellationToken;
+
+/// The Prometheus recorder: installed once per process (the `metrics` macros need a global).
+pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0, 300.0,
+                    1800.0,
+                ])
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| {
+                    metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()
+                });
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// This machine's name, for the in-process runner's name.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A running server: its address and how to stop it (tests start several in one process).
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub shutdown: CancellationToken,
+    pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the server on `config.addr` and returns once it listens.
+pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running> {
+    if config.admin_token.is_some() {
+        tracing::warn!(
+            "HANGAR_ADMIN_TOKEN is set: it is a bootstrap admin credential for first set-up and automation; unset it once real accounts exist"
+        );
+    }
+    let store = Store::open(&config.database_url).await?;
+    let hash = config
+        .admin_token
+        .as_ref()
+        .map(|t| crate::auth::token::hash(t.expose()));
+    store
+        .set_bootstrap_token(hash.as_deref(), clock.now_ms())
+        .await?;
+
+    let live = Arc::new(Live::default());
+    let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), live.clone()));
+    let runner_name = format!("{}-local", hostname());
+    let recovered = scheduler.recover(&runner_name).await?;
+    if recovered > 0 {
+        tracing::warn!(
+            stages = recovered,
+            "stages interrupted by the last shutdown ended as error (server restarted)"
+        );
+    }
+    let shutdown = CancellationToken::new();
+    let mirrors = Arc::new(Mirrors::new(config.data_dir.join("mirrors")));
+    let trigger = Trigger::start(
+        store.clone(),
+        clock.clone(),
+        scheduler.clone(),
+        mirrors,
+        &config.server_url,
+        shutdown.clone(),
+    );
+    let settings = Arc::new(runner::Settings {
+        name: runner_name,
+        capacity: config.runner_capacity,
+        work_dir: config.data_dir.join("work"),
+        log_limit: config.log_limit,
+        cancel_grace: config.cancel_grace,
+        server_url: config.server_url.clone(),
+        proxy: runner::env::proxy_variables(std::env::vars()),
+        clock: clock.clone(),
+    });
+    let runner_task = tokio::spawn(runner::run(
+        Arc::new(LocalLink(scheduler.clone())),
+        settings.clone(),
+        shutdown.clone(),
+    ));
+
+    let app = Arc::new(App {
+        auth: Authenticator::new(store.clone(), clock.clone()),
+        config: config.clone(),
+        store: store.clone(),
+        clock,
+        trigger,
+        scheduler,
+        live,
+        metrics: metrics_handle(),
+    });
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on {} (HANGAR_ADDR)", config.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, url = %config.server_url, database = store.dialect(), "hangar is serving");
+    let stop = shutdown.clone();
+    let done = tokio::spawn(async move {
+        axum::serve(listener, http::router(app))
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("serving HTTP")?;
+        runner_task.abort();
+        // Steps still running die with the server; the next start marks their stages.
+        runner::stop_all(&settings.work_dir).await;
+        store.close().await;
+        Ok(())
+    });
+    Ok(Running {
+        addr,
+        shutdown,
+        done,
+    })
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let running = start(config, crate::clock::system()).await?;
+    let shutdown = running.shutdown.clone();
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        shutdown.cancel();
+    });
+    running.done.await.context("the server task failed")?
+}
