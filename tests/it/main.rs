@@ -1,0 +1,8 @@
+//! Hangar's integration tests: one binary, one file per area, each test a short story against a
+//! real server (port 0, a temporary database), real git repositories and real processes.
+
+mod support;
+
+mod builds;
+mod store;
+mod webhooks;
