@@ -1,12 +1,82 @@
-//! `hangar bench ...`: benchmarks that start a real `hangar server` process and measure it from
-//! outside, so the figures include everything a user would see.
+//! `hangar bench ...`: benchmarks that start a real `hangar server` process (this binary) on a
+//! temporary data folder and measure it from outside, so the figures include everything a user
+//! would see: HTTP, the database, git, process spawns. Each prints its figures beside the target.
+
+mod load;
+mod scenarios;
+mod target;
 
 use std::process::ExitCode;
 
 /// The benchmarks.
 #[derive(Debug, clap::Subcommand)]
-pub enum Bench {}
+pub enum Bench {
+    /// Signed push webhook in -> first step's process started, over sequential pushes.
+    PushLatency {
+        #[arg(long, default_value_t = 200)]
+        pushes: usize,
+        /// Include a clone of a small local bare repository before the step.
+        #[arg(long)]
+        clone: bool,
+    },
+    /// Signed webhooks accepted and durably queued per second; then forged ones rejected.
+    Webhooks {
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
+    /// A step that prints a lot: end-to-end throughput, every byte readable, server peak RSS.
+    BigLog {
+        #[arg(long, default_value_t = 500)]
+        megabytes: u64,
+    },
+    /// Many builds of `sleep 1` at once.
+    Concurrent {
+        #[arg(long, default_value_t = 200)]
+        builds: usize,
+    },
+    /// Resident memory of an idle server.
+    Idle,
+    /// `hangar lint` on a generated file with many steps.
+    Lint {
+        #[arg(long, default_value_t = 200)]
+        steps: usize,
+    },
+    /// Every benchmark above with its default size.
+    All,
+}
 
 pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
-    match bench {}
+    match bench {
+        Bench::PushLatency { pushes, clone } => scenarios::push_latency(pushes, clone).await?,
+        Bench::Webhooks {
+            seconds,
+            connections,
+        } => scenarios::webhooks(seconds, connections).await?,
+        Bench::BigLog { megabytes } => scenarios::big_log(megabytes).await?,
+        Bench::Concurrent { builds } => scenarios::concurrent(builds).await?,
+        Bench::Idle => scenarios::idle().await?,
+        Bench::Lint { steps } => scenarios::lint(steps).await?,
+        Bench::All => {
+            scenarios::idle().await?;
+            scenarios::lint(200).await?;
+            scenarios::push_latency(200, false).await?;
+            scenarios::push_latency(200, true).await?;
+            scenarios::webhooks(5, 64).await?;
+            scenarios::concurrent(200).await?;
+            scenarios::big_log(500).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `q`-quantile of `samples` (sorted in place).
+fn quantile(samples: &mut [f64], q: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let i = ((samples.len() - 1) as f64 * q).round() as usize;
+    samples[i.min(samples.len() - 1)]
 }

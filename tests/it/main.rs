@@ -4,5 +4,6 @@
 mod support;
 
 mod builds;
+mod crash;
 mod store;
 mod webhooks;
