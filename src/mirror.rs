@@ -41,7 +41,12 @@ pub struct Commit {
 pub struct Mirrors {
     root: PathBuf,
     locks: Mutex<HashMap<RepoId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Files already read at a full commit id: a commit never changes, so a burst of builds of
+    /// one commit reads its configuration once.
+    files: Mutex<HashMap<(String, String, String), FileAt>>,
 }
+
+const CACHED_FILES: usize = 512;
 
 fn failed(what: &str, out: &std::process::Output) -> Error {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -53,6 +58,7 @@ impl Mirrors {
         Mirrors {
             root,
             locks: Mutex::new(HashMap::new()),
+            files: Mutex::new(HashMap::new()),
         }
     }
 
@@ -114,6 +120,27 @@ impl Mirrors {
 
     /// Reads `file` at `commit`, fetching once if the commit is not in the mirror yet.
     pub async fn read_file(&self, repo: &Repo, commit: &str, file: &str) -> Result<FileAt> {
+        let key = (self.path(repo).to_string_lossy().into_owned(), commit.to_string(), file.to_string());
+        if let Ok(files) = self.files.lock()
+            && let Some(found) = files.get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let found = self.read_file_uncached(repo, commit, file).await?;
+        let immutable = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
+        if immutable
+            && found != FileAt::NoCommit
+            && let Ok(mut files) = self.files.lock()
+        {
+            if files.len() >= CACHED_FILES {
+                files.clear();
+            }
+            files.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn read_file_uncached(&self, repo: &Repo, commit: &str, file: &str) -> Result<FileAt> {
         let lock = self.lock(repo.id);
         let _guard = lock.lock().await;
         let path = self.ensure(repo).await?;
