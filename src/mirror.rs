@@ -120,7 +120,11 @@ impl Mirrors {
 
     /// Reads `file` at `commit`, fetching once if the commit is not in the mirror yet.
     pub async fn read_file(&self, repo: &Repo, commit: &str, file: &str) -> Result<FileAt> {
-        let key = (self.path(repo).to_string_lossy().into_owned(), commit.to_string(), file.to_string());
+        let key = (
+            self.path(repo).to_string_lossy().into_owned(),
+            commit.to_string(),
+            file.to_string(),
+        );
         if let Ok(files) = self.files.lock()
             && let Some(found) = files.get(&key)
         {

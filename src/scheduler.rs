@@ -25,6 +25,8 @@ pub struct Scheduler {
     live: Arc<Live>,
     work: Notify,
     cancels: Mutex<HashMap<BuildId, CancellationToken>>,
+    /// When each running step started, for the step duration histogram.
+    steps_started: Mutex<HashMap<StepId, std::time::Instant>>,
 }
 
 impl Scheduler {
@@ -35,6 +37,7 @@ impl Scheduler {
             live,
             work: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
+            steps_started: Mutex::new(HashMap::new()),
         }
     }
 
@@ -106,6 +109,14 @@ impl Scheduler {
         self.store
             .update_step(&report, &Actor::runner(&a.stage.machine), now)
             .await?;
+        if let Ok(mut started) = self.steps_started.lock() {
+            if update.status == Status::Running {
+                started.insert(update.step, std::time::Instant::now());
+            } else if let Some(at) = started.remove(&update.step) {
+                metrics::histogram!("hangar_step_duration_seconds", "status" => update.status.as_str())
+                    .record(at.elapsed().as_secs_f64());
+            }
+        }
         if update.status.is_done() {
             self.live.end_log(update.step);
         }
