@@ -119,7 +119,7 @@ fn platform(p: &Pipeline, errors: &mut Vec<Error>) {
         errors.push(Error::at(
             p.os_pos,
             format!(
-                "unsupported os `{}` for a {kind} pipeline (expected {})",
+                "unsupported os `{}` for `type: {kind}` (expected {})",
                 p.platform.os,
                 os.join(", ")
             ),
@@ -129,7 +129,7 @@ fn platform(p: &Pipeline, errors: &mut Vec<Error>) {
         errors.push(Error::at(
             p.arch_pos,
             format!(
-                "unsupported architecture `{}` for a {kind} pipeline (expected {})",
+                "unsupported architecture `{}` for `type: {kind}` (expected {})",
                 p.platform.arch,
                 arch.join(", ")
             ),

@@ -181,7 +181,7 @@ pub(super) fn volume(
             "temp" => {
                 if medium(e, warnings)? == "memory" {
                     volume.source = VolumeSource::Memory;
-                    trusted_only.push((e.value.pos, "in-memory volumes".into()));
+                    trusted_only.push((e.value.pos, "an in-memory volume".into()));
                 }
             }
             "host" => {
@@ -193,7 +193,7 @@ pub(super) fn volume(
                     }
                 }
                 volume.source = VolumeSource::Host(path);
-                trusted_only.push((e.value.pos, "host path volumes".into()));
+                trusted_only.push((e.value.pos, "a host path volume".into()));
             }
             "claim" | "config_map" | "secret" => volume.source = VolumeSource::Other(e.key.clone()),
             _ => unknown(warnings, e, "volume"),

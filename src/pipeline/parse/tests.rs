@@ -503,8 +503,8 @@ volumes:
             (at(12, 17), "`network_mode`"),
             (at(13, 13), "`shm_size`"),
             (at(16, 5), "mapping a host port"),
-            (at(25, 5), "host path volumes"),
-            (at(28, 5), "in-memory volumes"),
+            (at(25, 5), "a host path volume"),
+            (at(28, 5), "an in-memory volume"),
         ]
     );
     assert_eq!(
