@@ -78,13 +78,9 @@ fn pipeline(root: &Node, fields: &[Entry], warnings: &mut Vec<Warning>) -> Resul
         arch_pos: root.pos,
         ..Pipeline::default()
     };
-    for Entry {
-        key,
-        key_pos,
-        value: node,
-    } in fields
-    {
-        match key.as_str() {
+    for entry in fields {
+        let node = &entry.value;
+        match entry.key.as_str() {
             "kind" => {}
             "type" => p.pipeline_type = pipeline_type(&string(node, "type")?),
             "name" => {
@@ -129,10 +125,7 @@ fn pipeline(root: &Node, fields: &[Entry], warnings: &mut Vec<Warning>) -> Resul
             }
             "image_pull_secrets" => p.image_pull_secrets = strings(node, "image_pull_secrets")?,
             k if ACCEPTED_PIPELINE_KEYS.contains(&k) => {}
-            _ => warnings.push(Warning {
-                pos: *key_pos,
-                message: format!("unknown key `{key}` in pipeline"),
-            }),
+            _ => unknown(warnings, entry, "pipeline"),
         }
     }
     if p.name.is_empty() {
@@ -217,7 +210,12 @@ fn list<'a>(node: &'a Node, key: &str, expected: &str) -> Result<&'a [Rc<Node>],
     }
 }
 
+/// Warns of an unknown key, unless its value carries an anchor: a key such as `x-defaults:
+/// &defaults` is there to be merged elsewhere, which Drone allows.
 fn unknown(warnings: &mut Vec<Warning>, entry: &Entry, within: &str) {
+    if entry.value.anchored {
+        return;
+    }
     warnings.push(Warning {
         pos: entry.key_pos,
         message: format!("unknown key `{}` in {within}", entry.key),

@@ -25,6 +25,8 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub(crate) struct Node {
     pub pos: Position,
     pub value: Value,
+    /// Carries an anchor (`&name`): written to be referred to elsewhere.
+    pub anchored: bool,
 }
 
 #[derive(Debug)]
@@ -174,6 +176,7 @@ impl Builder {
                         text: text.into_owned(),
                         plain: style == ScalarStyle::Plain,
                     },
+                    anchored: anchor != 0,
                 });
                 self.finish(node, weight, anchor, style == ScalarStyle::Plain)?;
             }
@@ -229,6 +232,7 @@ impl Builder {
                         Node {
                             pos,
                             value: Value::Seq(items),
+                            anchored: anchor != 0,
                         },
                         weight,
                         anchor,
@@ -244,6 +248,7 @@ impl Builder {
                         Node {
                             pos,
                             value: Value::Map(merge(entries, &merges)?),
+                            anchored: anchor != 0,
                         },
                         weight,
                         anchor,

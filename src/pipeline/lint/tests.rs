@@ -58,10 +58,9 @@ steps:
 
 #[test]
 fn lint_reports_the_first_error_in_file_order() {
-    let manifest = parse(
-        "kind: pipeline\nsteps:\n- name: a\n- name: b\n  image: x\n  privileged: true\n",
-    )
-    .expect("parses");
+    let manifest =
+        parse("kind: pipeline\nsteps:\n- name: a\n- name: b\n  image: x\n  privileged: true\n")
+            .expect("parses");
     let e = lint(&manifest, false).expect_err("fails");
     assert_eq!(e.pos, at(3, 3));
     assert_eq!(e.message, "step `a` has no `image`");
@@ -71,9 +70,8 @@ fn lint_reports_the_first_error_in_file_order() {
 
 #[test]
 fn duplicate_pipeline_names_are_rejected() {
-    let (pos, message) = only_error(
-        "kind: pipeline\nname: a\n---\nkind: pipeline\n---\nkind: pipeline\nname: a\n",
-    );
+    let (pos, message) =
+        only_error("kind: pipeline\nname: a\n---\nkind: pipeline\n---\nkind: pipeline\nname: a\n");
     assert_eq!(pos, at(7, 7));
     assert_eq!(message, "duplicate pipeline name `a`");
 }
@@ -87,9 +85,8 @@ fn an_unnamed_pipeline_is_called_default_when_checking_duplicates() {
 
 #[test]
 fn duplicate_step_names_are_rejected_among_steps_and_services() {
-    let (pos, message) = only_error(
-        "kind: pipeline\nsteps:\n- name: a\n  image: x\n- name: a\n  image: x\n",
-    );
+    let (pos, message) =
+        only_error("kind: pipeline\nsteps:\n- name: a\n  image: x\n- name: a\n  image: x\n");
     assert_eq!(pos, at(5, 9));
     assert_eq!(message, "duplicate step name `a`");
     let (pos, message) = only_error(
@@ -128,9 +125,7 @@ fn a_container_step_without_image_is_rejected() {
     let (pos, message) = only_error("kind: pipeline\nsteps:\n- name: a\n  commands: [x]\n");
     assert_eq!(pos, at(3, 3));
     assert_eq!(message, "step `a` has no `image`");
-    let (_, message) = only_error(
-        "kind: pipeline\ntype: kubernetes\nservices:\n- name: db\n",
-    );
+    let (_, message) = only_error("kind: pipeline\ntype: kubernetes\nservices:\n- name: db\n");
     assert_eq!(message, "step `db` has no `image`");
 }
 
@@ -192,9 +187,8 @@ steps:
 
 #[test]
 fn a_step_depending_on_itself_is_a_cycle() {
-    let (pos, message) = only_error(
-        "kind: pipeline\nsteps:\n- name: a\n  image: x\n  depends_on: [a]\n",
-    );
+    let (pos, message) =
+        only_error("kind: pipeline\nsteps:\n- name: a\n  image: x\n  depends_on: [a]\n");
     assert_eq!(pos, at(3, 9));
     assert_eq!(message, "dependency cycle among steps: a -> a");
 }
@@ -224,7 +218,10 @@ fn a_cycle_among_pipelines_is_rejected_with_its_path() {
 fn container_pipelines_run_on_linux_or_windows_only() {
     let (pos, message) = only_error("kind: pipeline\nplatform:\n  os: openbsd\n");
     assert_eq!(pos, at(3, 7));
-    assert!(message.starts_with("unsupported os `openbsd` for `type: docker`"), "{message}");
+    assert!(
+        message.starts_with("unsupported os `openbsd` for `type: docker`"),
+        "{message}"
+    );
     clean("kind: pipeline\ntype: exec\nplatform:\n  os: openbsd\n");
     clean("kind: pipeline\nplatform:\n  os: windows\n  arch: s390x\n");
 }
@@ -233,7 +230,10 @@ fn container_pipelines_run_on_linux_or_windows_only() {
 fn unknown_architectures_are_rejected() {
     let (pos, message) = only_error("kind: pipeline\nplatform:\n  arch: mips\n");
     assert_eq!(pos, at(3, 9));
-    assert!(message.starts_with("unsupported architecture `mips`"), "{message}");
+    assert!(
+        message.starts_with("unsupported architecture `mips`"),
+        "{message}"
+    );
     let (_, message) = only_error("kind: pipeline\ntype: exec\nplatform:\n  arch: 386x\n");
     assert!(message.contains("for `type: exec`"), "{message}");
     clean("kind: pipeline\ntype: exec\nplatform:\n  arch: 386\n");
@@ -279,9 +279,18 @@ volumes:
     assert_eq!(
         errors(text),
         [
-            (at(5, 15), "privileged mode requires a trusted repository".to_string()),
-            (at(6, 17), "`network_mode` requires a trusted repository".to_string()),
-            (at(10, 5), "a host path volume requires a trusted repository".to_string()),
+            (
+                at(5, 15),
+                "privileged mode requires a trusted repository".to_string()
+            ),
+            (
+                at(6, 17),
+                "`network_mode` requires a trusted repository".to_string()
+            ),
+            (
+                at(10, 5),
+                "a host path volume requires a trusted repository".to_string()
+            ),
         ]
     );
     let manifest = parse(text).expect("parses");

@@ -22,10 +22,7 @@ fn steps_without_depends_on_run_in_order() {
     let resolved = steps(
         "kind: pipeline\nsteps:\n- name: a\n  image: x\n- name: b\n  image: x\n- name: c\n  image: x\n",
     );
-    assert_eq!(
-        resolved,
-        nodes(&[("a", &[]), ("b", &["a"]), ("c", &["b"])])
-    );
+    assert_eq!(resolved, nodes(&[("a", &[]), ("b", &["a"]), ("c", &["b"])]));
 }
 
 #[test]
