@@ -140,8 +140,8 @@ fn platform(p: &Pipeline, errors: &mut Vec<Error>) {
 /// Names, images, commands, dependencies and mounts of steps and services.
 fn steps(p: &Pipeline, errors: &mut Vec<Error>) {
     let mut names: HashSet<&str> = HashSet::new();
-    let all = p.steps.iter().chain(&p.services);
-    for s in all {
+    let services = p.services.iter().map(|s| (s, true));
+    for (s, is_service) in p.steps.iter().map(|s| (s, false)).chain(services) {
         if s.name.is_empty() {
             errors.push(Error::at(s.pos, "a step needs a `name`"));
         } else if s.name == "clone" && !p.clone.disable {
@@ -155,7 +155,7 @@ fn steps(p: &Pipeline, errors: &mut Vec<Error>) {
                 format!("duplicate step name `{}`", s.name),
             ));
         }
-        requirements(p, s, errors);
+        requirements(p, s, is_service, errors);
         mounts(s, errors);
     }
     let step_names: HashSet<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
@@ -182,8 +182,9 @@ fn steps(p: &Pipeline, errors: &mut Vec<Error>) {
     }
 }
 
-/// Container steps need an image; host steps need commands.
-fn requirements(p: &Pipeline, s: &Step, errors: &mut Vec<Error>) {
+/// Container steps and services need an image; host steps need commands (host runners
+/// ignore services).
+fn requirements(p: &Pipeline, s: &Step, is_service: bool, errors: &mut Vec<Error>) {
     let name = &s.name;
     match p.pipeline_type {
         PipelineType::Docker | PipelineType::Kubernetes => match &s.build_image {
@@ -198,7 +199,7 @@ fn requirements(p: &Pipeline, s: &Step, errors: &mut Vec<Error>) {
             None => {}
         },
         PipelineType::Exec | PipelineType::Ssh => {
-            if s.commands.is_empty() {
+            if s.commands.is_empty() && !is_service {
                 errors.push(Error::at(s.pos, format!("step `{name}` has no `commands`")));
             }
         }

@@ -118,6 +118,8 @@ fn a_step_without_commands_is_rejected_in_exec_and_ssh_pipelines() {
     assert_eq!(message, "step `a` has no `commands`");
     let (_, message) = only_error("kind: pipeline\ntype: ssh\nsteps:\n- name: b\n");
     assert_eq!(message, "step `b` has no `commands`");
+    // Host runners ignore services, so they need nothing.
+    clean("kind: pipeline\ntype: exec\nservices:\n- name: db\n");
 }
 
 #[test]

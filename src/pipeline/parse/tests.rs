@@ -703,3 +703,21 @@ fn a_200_step_pipeline_parses() {
     assert_eq!(p.steps.len(), 200);
     assert_eq!(p.steps[199].name, "step-199");
 }
+
+#[test]
+fn windows_line_endings_and_a_byte_order_mark_are_accepted() {
+    let p = one(
+        "\u{feff}kind: pipeline\r\nname: crlf\r\nsteps:\r\n- name: a\r\n  commands:\r\n  - make\r\n...\r\nkind: bogus\r\n",
+    );
+    assert_eq!(p.name, "crlf");
+    assert_eq!(p.steps[0].commands, ["make"]);
+    assert_eq!(p.steps[0].name_pos, at(4, 9));
+}
+
+#[test]
+fn block_scalars_keep_their_lines() {
+    let p = one(
+        "kind: pipeline\nsteps:\n- name: a\n  commands:\n  - |\n    echo one\n    echo two\n  - >-\n    folded\n    line\n",
+    );
+    assert_eq!(p.steps[0].commands, ["echo one\necho two\n", "folded line"]);
+}
