@@ -1,7 +1,11 @@
 //! `.drone.yml` (Drone 1.x) into a validated, executable plan. Pure: no I/O, no clock.
 //!
-//! - `parse`: YAML text -> [`Manifest`] (every `kind: pipeline` document), with positions on every
-//!   error and warnings for unknown keys.
+//! - `tree`: YAML events -> a small tree with positions; aliases and merge keys resolved under
+//!   budgets (10 MiB of input, 100,000 nodes and 32 MiB of text once aliases are expanded, 64
+//!   levels of nesting), so hostile input fails fast instead of eating memory.
+//! - `parse`: the tree -> [`Manifest`] (every `kind: pipeline` document), with positions on every
+//!   error and warnings for unknown keys. Unlike Drone, which reads an unknown `kind` as a
+//!   pipeline, an unknown `kind` is an error: it is almost always a typo.
 //! - `lint`: the rules Drone's linter applies (duplicates, unknown dependencies, cycles,
 //!   platforms, and the features only trusted repositories may use).
 //! - `condition`: `trigger:` and `when:` conditions (string, list, or include/exclude globs).
