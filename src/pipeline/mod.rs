@@ -1,7 +1,11 @@
 //! `.drone.yml` (Drone 1.x) into a validated, executable plan. Pure: no I/O, no clock.
 //!
-//! - `parse`: YAML text -> [`Manifest`] (every `kind: pipeline` document), with positions on every
-//!   error and warnings for unknown keys.
+//! - `tree`: YAML events -> a small tree with positions; aliases and merge keys resolved under
+//!   budgets (10 MiB of input, 100,000 nodes and 32 MiB of text once aliases are expanded, 64
+//!   levels of nesting), so hostile input fails fast instead of eating memory.
+//! - `parse`: the tree -> [`Manifest`] (every `kind: pipeline` document), with positions on every
+//!   error and warnings for unknown keys. Unlike Drone, which reads an unknown `kind` as a
+//!   pipeline, an unknown `kind` is an error: it is almost always a typo.
 //! - `lint`: the rules Drone's linter applies (duplicates, unknown dependencies, cycles,
 //!   platforms, and the features only trusted repositories may use).
 //! - `condition`: `trigger:` and `when:` conditions (string, list, or include/exclude globs).
@@ -12,6 +16,19 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+mod condition;
+mod lint;
+mod parse;
+mod plan;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+pub use lint::{lint, lint_all};
+pub use parse::parse;
+pub use plan::{Plan, PlanPipeline, PlanStep, TopologicalError, plan, topological_order};
 
 /// A place in the YAML text: 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -28,6 +45,7 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error at `pos`.
     pub fn at(pos: Position, message: impl Into<String>) -> Error {
         Error {
             pos,
@@ -56,7 +74,7 @@ pub struct Warning {
 }
 
 /// Every `kind: pipeline` document of a file, in file order. Other kinds (`secret`,
-/// `signature`, `registry`, `cron`) are recognised and set aside.
+/// `signature`, `registry`, `cron`, `template`) are recognised and set aside.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
     pub pipelines: Vec<Pipeline>,
@@ -64,9 +82,10 @@ pub struct Manifest {
 }
 
 /// Which kind of runner a pipeline needs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum PipelineType {
     Exec,
+    #[default]
     Docker,
     Kubernetes,
     Ssh,
@@ -75,6 +94,7 @@ pub enum PipelineType {
 }
 
 impl PipelineType {
+    /// The `type:` value: `exec`, `docker`, ...
     pub fn as_str(&self) -> &str {
         match self {
             PipelineType::Exec => "exec",
@@ -125,7 +145,7 @@ pub struct Workspace {
 }
 
 /// One `kind: pipeline` document: a stage of a build.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Pipeline {
     /// `name:`, `default` when absent.
     pub name: String,
@@ -151,6 +171,48 @@ pub struct Pipeline {
     pub trusted_only: Vec<(Position, String)>,
     /// Where the document starts.
     pub pos: Position,
+    /// `volumes:` declared for the steps to mount (docker and kubernetes).
+    pub volumes: Vec<Volume>,
+    /// `image_pull_secrets:`: names of secrets holding registry credentials.
+    pub image_pull_secrets: Vec<String>,
+    /// Where the `name:` value is (the document start when absent).
+    pub name_pos: Position,
+    /// Where each `depends_on` entry is; parallel to `depends_on`.
+    pub depends_on_pos: Vec<Position>,
+    /// Where `platform.os` is (the document start when absent).
+    pub os_pos: Position,
+    /// Where `platform.arch` is (the document start when absent).
+    pub arch_pos: Position,
+}
+
+/// A pipeline-level volume (`volumes:` entry) that steps mount by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Volume {
+    pub name: String,
+    pub source: VolumeSource,
+    pub pos: Position,
+}
+
+/// Where a pipeline volume's data lives.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VolumeSource {
+    /// `temp: {}`: an empty directory for the stage's lifetime.
+    #[default]
+    Temp,
+    /// `temp: {medium: memory}`: a tmpfs (trusted repositories only).
+    Memory,
+    /// `host: {path}`: a directory of the runner's host (trusted repositories only).
+    Host(String),
+    /// A kubernetes source (`claim`, `config_map`, `secret`), named by its key.
+    Other(String),
+}
+
+/// A step's `volumes:` entry: mount pipeline volume `name` at `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VolumeMount {
+    pub name: String,
+    pub path: String,
+    pub pos: Position,
 }
 
 /// What a step does when it fails.
@@ -171,7 +233,7 @@ pub enum EnvValue {
 }
 
 /// One entry of `steps:` (or `services:`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Step {
     pub name: String,
     /// `image:`; empty for exec steps.
@@ -185,7 +247,28 @@ pub struct Step {
     pub depends_on: Vec<String>,
     pub failure: Failure,
     pub detach: bool,
+    /// Where the step's mapping starts.
     pub pos: Position,
+    /// `pull:` (`always`, `never`, `if-not-exists`); empty = the runner's default.
+    pub pull: String,
+    /// `entrypoint:` overriding the image's.
+    pub entrypoint: Vec<String>,
+    /// `command:` overriding the image's (as opposed to `commands:`, a shell script).
+    pub command: Vec<String>,
+    /// `settings:` of a plugin step, each encoded as Drone passes it in `PLUGIN_<KEY>`: text as
+    /// is, a list of scalars joined with commas, anything else as JSON.
+    pub settings: BTreeMap<String, EnvValue>,
+    /// `privileged: true` (also listed in the pipeline's `trusted_only`).
+    pub privileged: bool,
+    pub user: String,
+    pub working_dir: String,
+    pub volumes: Vec<VolumeMount>,
+    /// `build:` (an image built from a Dockerfile): the image to tag, `Some("")` when missing.
+    pub build_image: Option<String>,
+    /// Where the `name:` value is (the step's start when absent).
+    pub name_pos: Position,
+    /// Where each `depends_on` entry is; parallel to `depends_on`.
+    pub depends_on_pos: Vec<Position>,
 }
 
 /// One condition key: a string, a list, or `{include, exclude}` of doublestar globs.
@@ -227,6 +310,3 @@ pub struct MatchContext<'a> {
     pub cron: &'a str,
     pub action: &'a str,
 }
-
-mod interim;
-pub use interim::{lint, parse, plan};

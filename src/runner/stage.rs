@@ -126,19 +126,15 @@ fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Plan
             on_failure: false,
         });
     }
-    let dag = pipeline.steps.iter().any(|s| !s.depends_on.is_empty());
-    let mut previous: Option<String> = clone.then(|| "clone".to_string());
-    for step in &pipeline.steps {
-        let depends_on = if dag {
-            if step.depends_on.is_empty() {
-                previous_root(clone)
-            } else {
-                step.depends_on.clone()
-            }
+    // The same resolution `hangar lint --format json` prints; in the run, the clone (when there
+    // is one) goes before every step that waits for nothing else.
+    let resolved = pipeline.resolved_steps();
+    for (step, (_, waits_for)) in pipeline.steps.iter().zip(resolved) {
+        let depends_on = if waits_for.is_empty() && clone {
+            vec!["clone".to_string()]
         } else {
-            previous.iter().cloned().collect()
+            waits_for
         };
-        previous = Some(step.name.clone());
         if !step.when.matches_when(&ctx) {
             continue;
         }
@@ -168,14 +164,6 @@ fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Plan
         });
     }
     plan
-}
-
-fn previous_root(clone: bool) -> Vec<String> {
-    if clone {
-        vec!["clone".into()]
-    } else {
-        Vec::new()
-    }
 }
 
 fn host_of(url: &str) -> String {
