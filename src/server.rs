@@ -54,7 +54,10 @@ pub struct Running {
 }
 
 /// Starts the server on `config.addr` and returns once it listens.
-pub async fn start(config: Config, clock: SharedClock) -> anyhow::Result<Running> {
+pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Running> {
+    // Workspaces and scripts are reached from other working directories: use absolute paths.
+    config.data_dir = std::path::absolute(&config.data_dir)
+        .with_context(|| format!("resolving the data folder {}", config.data_dir.display()))?;
     if config.admin_token.is_some() {
         tracing::warn!(
             "HANGAR_ADMIN_TOKEN is set: it is a bootstrap admin credential for first set-up and automation; unset it once real accounts exist"

@@ -14,7 +14,7 @@ async fn repo_with(app: &TestApp, pipeline: &str) -> GitRepo {
 #[tokio::test]
 async fn a_failing_step_fails_the_build_and_skips_the_steps_after_it_except_failure_handlers() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         r#"kind: pipeline
 type: exec
@@ -52,7 +52,7 @@ steps:
 #[tokio::test]
 async fn steps_that_name_their_dependencies_run_as_a_graph() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         r#"kind: pipeline
 type: exec
@@ -82,7 +82,7 @@ steps:
 #[tokio::test]
 async fn stages_run_after_the_stages_they_depend_on_and_failure_handlers_run_only_on_failure() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         r#"kind: pipeline
 type: exec
@@ -165,7 +165,7 @@ steps:
 #[tokio::test]
 async fn a_docker_pipeline_waits_and_says_no_runner_of_its_type_is_attached() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         "kind: pipeline\ntype: docker\nsteps:\n- name: build\n  image: golang\n  commands: [go build]\n",
     )
@@ -185,7 +185,7 @@ async fn a_docker_pipeline_waits_and_says_no_runner_of_its_type_is_attached() {
 #[tokio::test]
 async fn a_yaml_error_ends_the_build_with_the_message_and_its_position() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         "kind: pipeline\ntype: exec\nsteps:\n- name: x\n  commands: [echo\n",
     )
@@ -202,7 +202,7 @@ async fn a_yaml_error_ends_the_build_with_the_message_and_its_position() {
 async fn cancelling_a_build_stops_its_running_step_and_its_children() {
     let app = TestApp::spawn().await;
     let marker = app.data.path().join("child.pid");
-    repo_with(
+    let _git = repo_with(
         &app,
         &format!(
             "kind: pipeline\ntype: exec\nclone: {{disable: true}}\nsteps:\n- name: forever\n  commands:\n  - sleep 300 &\n  - echo $! > {}\n  - sleep 300\n- name: after\n  commands: [echo no]\n",
@@ -267,7 +267,7 @@ fn is_zombie(pid: i32) -> bool {
 #[tokio::test]
 async fn a_step_past_the_repository_timeout_is_stopped_and_the_build_errors() {
     let app = TestApp::spawn().await;
-    repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: slow\n  commands: [sleep 600]\n").await;
+    let _git = repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: slow\n  commands: [sleep 600]\n").await;
     let (status, _) = app
         .call(
             Method::PATCH,
@@ -278,7 +278,9 @@ async fn a_step_past_the_repository_timeout_is_stopped_and_the_build_errors() {
     assert_eq!(status, 200);
     app.start_build("acme/api", "main").await;
     let build = app
-        .wait_until("acme/api", 1, |b| crate::support::is_done(&b["status"]))
+        .wait_within("acme/api", 1, 120, |b| {
+            crate::support::is_done(&b["status"])
+        })
         .await;
     assert_eq!(build["status"], "error", "{build}");
     assert!(
@@ -292,7 +294,7 @@ async fn a_step_past_the_repository_timeout_is_stopped_and_the_build_errors() {
 #[tokio::test]
 async fn binary_junk_and_endless_lines_still_make_a_readable_log() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: junk\n  commands:\n  - head -c 20000 /dev/urandom\n  - head -c 200000 /dev/zero | tr '\\\\0' x\n  - echo\n  - echo done\n",
     )
@@ -322,7 +324,7 @@ async fn output_past_the_log_limit_is_cut_with_a_visible_marker() {
         c.log_limit = 1000
     })
     .await;
-    repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: chatty\n  commands: [\"seq 1 5000\"]\n").await;
+    let _git = repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: chatty\n  commands: [\"seq 1 5000\"]\n").await;
     app.start_build("acme/api", "main").await;
     let build = app.wait_for_build("acme/api", 1).await;
     assert_eq!(build["status"], "success");
@@ -334,9 +336,9 @@ async fn output_past_the_log_limit_is_cut_with_a_visible_marker() {
 #[tokio::test]
 async fn a_manual_build_passes_its_parameters_and_refuses_reserved_ones() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
-        "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: env\n  commands: [echo \"v=$VERSION event=$DRONE_BUILD_EVENT admin=${HANGAR_ADMIN_TOKEN:-unset}\"]\n",
+        "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: env\n  commands:\n  - 'echo \"v=$VERSION event=$DRONE_BUILD_EVENT admin=${HANGAR_ADMIN_TOKEN:-unset}\"'\n",
     )
     .await;
     let (status, build) = app
@@ -372,7 +374,7 @@ async fn a_manual_build_passes_its_parameters_and_refuses_reserved_ones() {
 #[tokio::test]
 async fn restarting_a_build_makes_a_new_build_with_the_old_one_as_parent() {
     let app = TestApp::spawn().await;
-    repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: ok\n  commands: [true]\n").await;
+    let _git = repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: ok\n  commands: [true]\n").await;
     app.start_build("acme/api", "main").await;
     let first = app.wait_for_build("acme/api", 1).await;
     let (status, again) = app
@@ -407,7 +409,7 @@ async fn the_api_needs_a_token_and_answers_unknown_things_with_404() {
 #[tokio::test]
 async fn live_logs_stream_as_server_sent_events_and_end_with_eof() {
     let app = TestApp::spawn().await;
-    repo_with(
+    let _git = repo_with(
         &app,
         "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: talk\n  commands: [echo one, sleep 0.5, echo two]\n",
     )

@@ -54,6 +54,11 @@ impl TestApp {
         database: database::TestDatabase,
         adjust: impl FnOnce(&mut Config),
     ) -> TestApp {
+        // Server errors show in a failing test's output (HANGAR_TEST_LOG=debug for more).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("HANGAR_TEST_LOG").unwrap_or_else(|_| "error".into()))
+            .with_test_writer()
+            .try_init();
         let data = tempfile::tempdir().expect("temporary folder");
         let url = database.url(data.path());
         let mut config = config(data.path(), &url);
@@ -138,15 +143,21 @@ impl TestApp {
         number: i64,
         ready: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        self.wait_within(slug, number, 60, ready).await
+    }
+
+    /// Waits until build `number` of `slug` satisfies `ready`, at most `seconds`.
+    pub async fn wait_within(
+        &self,
+        slug: &str,
+        number: i64,
+        seconds: u64,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        let path = format!("/api/repos/{slug}/builds/{number}");
         loop {
-            let (status, build) = self
-                .call(
-                    Method::GET,
-                    &format!("/api/repos/{slug}/builds/{number}"),
-                    None,
-                )
-                .await;
+            let (status, build) = self.call(Method::GET, &path, None).await;
             if status == 200 && ready(&build) {
                 return build;
             }
