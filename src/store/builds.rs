@@ -121,11 +121,12 @@ impl Store {
                     out[i] = Some(Created::Duplicate(existing.clone()));
                     continue;
                 }
-                if in_group
-                    .insert((b.repo_id.0, b.delivery_id.as_str()), i)
-                    .is_some()
-                {
-                    continue; // resolved below, once the first of the pair has its number
+                // Keep the first index: later copies are resolved below, once it has a build.
+                let first = *in_group
+                    .entry((b.repo_id.0, b.delivery_id.as_str()))
+                    .or_insert(i);
+                if first != i {
+                    continue;
                 }
             }
             fresh.push(i);

@@ -177,6 +177,11 @@ impl Tx {
     async fn commit(self) -> Result<()> {
         on!(self, t => t.commit().await.map_err(db))
     }
+
+    /// Ends the transaction now, releasing its locks (dropping it rolls back only later).
+    async fn rollback(self) -> Result<()> {
+        on!(self, t => t.rollback().await.map_err(db))
+    }
 }
 
 /// Turns a driver error into an error kind: unique violations are conflicts, everything else is

@@ -63,6 +63,18 @@ pub struct Recovery {
 
 const DONE: &str = "('skipped','declined','success','failure','killed','error')";
 
+/// How often `claim_stage` tries again when another runner got in first.
+const CLAIM_ATTEMPTS: usize = 8;
+
+/// One attempt at leasing a stage.
+enum Claim {
+    Leased(Box<Stage>, Box<Build>),
+    Nothing,
+    /// Another runner got in first: leasing the stage would break its `limit`, or the stage
+    /// was taken while this claim waited for its build.
+    Retry,
+}
+
 impl Store {
     /// Leases the oldest pending stage that `filter` matches, marks it (and its build) running.
     pub async fn claim_stage(
@@ -70,37 +82,81 @@ impl Store {
         filter: &ClaimFilter,
         now: i64,
     ) -> Result<Option<(Stage, Build)>> {
+        if filter.types.is_empty() {
+            // Matches nothing; and `IN ()` is valid SQLite but a syntax error on PostgreSQL.
+            return Ok(None);
+        }
+        // Another attempt is needed when another runner took the stage first, or took one of
+        // the same name that the stage's `limit` counts; the next attempt sees it running.
+        for _ in 0..CLAIM_ATTEMPTS {
+            match self.try_claim_stage(filter, now).await? {
+                Claim::Leased(stage, build) => return Ok(Some((*stage, *build))),
+                Claim::Nothing => return Ok(None),
+                Claim::Retry => {}
+            }
+        }
+        Ok(None)
+    }
+
+    async fn try_claim_stage(&self, filter: &ClaimFilter, now: i64) -> Result<Claim> {
         let labels = serde_json::to_string(&filter.labels).unwrap_or_else(|_| "{}".into());
+        let n = filter.types.len();
+        // `$1` os, `$2` arch, `$3` labels, `$4...` types: the oldest stage `filter` may lease.
+        let matching = format!(
+            "FROM stages s JOIN builds b ON b.id = s.build_id WHERE s.status = 'pending' \
+             AND s.os = $1 AND s.arch = $2 AND s.labels = $3 AND s.type IN ({}) \
+             AND (s.limit_n = 0 OR (SELECT COUNT(*) FROM stages r WHERE r.repo_id = s.repo_id \
+             AND r.name = s.name AND r.status = 'running') < s.limit_n) ORDER BY s.id LIMIT 1",
+            list(n, 4)
+        );
+        // PostgreSQL: lock the stage and its build together, passing over rows another writer
+        // holds, so a claim never waits while it holds a lock (see `lock_build_of_stage`).
         let lock = match &*self.write {
             Db::Sqlite(_) => "",
-            Db::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+            Db::Postgres(_) => "FOR NO KEY UPDATE OF s, b SKIP LOCKED",
         };
-        let sql = format!(
-            "UPDATE stages SET status = 'running', machine = $1, started = $2, updated = $2, \
-             version = version + 1 WHERE status = 'pending' AND id = (SELECT s.id FROM stages s \
-             WHERE s.status = 'pending' AND s.os = $3 AND s.arch = $4 AND s.labels = $5 \
-             AND s.type IN ({}) AND (s.limit_n = 0 OR (SELECT COUNT(*) FROM stages r WHERE \
-             r.repo_id = s.repo_id AND r.name = s.name AND r.status = 'running') < s.limit_n) \
-             ORDER BY s.id LIMIT 1 {lock}) RETURNING {STAGE_COLUMNS}",
-            list(filter.types.len(), 6)
+        let (machine, at) = (n + 4, n + 5);
+        let lease_sql = format!(
+            "UPDATE stages SET status = 'running', machine = ${machine}, started = ${at}, \
+             updated = ${at}, version = version + 1 WHERE status = 'pending' AND id = \
+             (SELECT s.id {matching} {lock}) RETURNING {STAGE_COLUMNS}"
         );
         let mut tx = self.begin().await?;
-        let row: Option<StageRow> = on!(&mut tx, t => {
-            let mut q = sqlx::query_as(&sql)
-                .bind(&filter.machine)
-                .bind(now)
+        let mut leased = lease(&mut tx, &lease_sql, filter, &labels, now).await?;
+        if leased.is_none() && matches!(tx, Db::Postgres(_)) {
+            // Every stage left may be of a build another writer holds (finishing a stage of
+            // it, cancelling it, leasing another of its stages). Wait for the oldest one's
+            // build, then look again. `SKIP LOCKED` keeps the locks of rows it took before
+            // passing over their joined row, so start afresh: the wait must hold nothing.
+            tx.rollback().await?;
+            tx = self.begin().await?;
+            let Db::Postgres(t) = &mut tx else {
+                return Ok(Claim::Nothing);
+            };
+            let oldest = format!("SELECT s.build_id {matching}");
+            let q = sqlx::query_scalar::<_, i64>(&oldest)
                 .bind(&filter.os)
                 .bind(&filter.arch)
                 .bind(&labels);
-            for ty in &filter.types {
-                q = q.bind(ty);
+            let q = filter.types.iter().fold(q, |q, ty| q.bind(ty));
+            let Some(build) = q.fetch_optional(&mut **t).await.map_err(db)? else {
+                return Ok(Claim::Nothing);
+            };
+            lock_builds(&mut tx, &[BuildId(build)]).await?;
+            leased = lease(&mut tx, &lease_sql, filter, &labels, now).await?;
+            if leased.is_none() {
+                tx.rollback().await?; // another runner took it first
+                return Ok(Claim::Retry);
             }
-            q.fetch_optional(&mut **t).await.map_err(db)?
-        });
-        let Some(row) = row else {
-            return Ok(None);
+        }
+        let Some(row) = leased else {
+            return Ok(Claim::Nothing);
         };
         let stage = row.into_stage()?;
+        if stage.limit > 0 && !within_limit(&mut tx, &stage).await? {
+            tx.rollback().await?;
+            return Ok(Claim::Retry);
+        }
         let sql = format!(
             "UPDATE builds SET status = CASE WHEN status = 'pending' THEN 'running' ELSE status END, \
              started = CASE WHEN started = 0 THEN $2 ELSE started END, updated = $2, \
@@ -129,7 +185,7 @@ impl Store {
         }
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await?;
-        Ok(Some((stage, build)))
+        Ok(Claim::Leased(Box::new(stage), Box::new(build)))
     }
 
     /// Creates the step records of a leased stage, as its runner compiled them.
@@ -235,6 +291,7 @@ impl Store {
         now: i64,
     ) -> Result<Finished> {
         let mut tx = self.begin().await?;
+        lock_build_of_stage(&mut tx, stage).await?;
         let sql = format!(
             "UPDATE stages SET status = $2, exit_code = $3, error = $4, stopped = $5, updated = $5, \
              version = version + 1 WHERE id = $1 AND status = 'running' RETURNING {STAGE_COLUMNS}"
@@ -323,17 +380,38 @@ impl Store {
     /// builds are moved on (and finished, usually as `error`). Queued stages stay queued.
     pub async fn recover_stages(&self, machine: &str, why: &str, now: i64) -> Result<Recovery> {
         let mut tx = self.begin().await?;
+        // Builds before their stages, the order every write keeps (see `lock_build_of_stage`).
+        let lock = match &*self.write {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => "FOR NO KEY UPDATE",
+        };
         let sql = format!(
-            "UPDATE stages SET status = 'error', error = $2, stopped = $3, updated = $3, \
-             version = version + 1 WHERE status = 'running' AND machine = $1 RETURNING {STAGE_COLUMNS}"
+            "SELECT id FROM builds WHERE id IN (SELECT build_id FROM stages WHERE \
+             status = 'running' AND machine = $1) ORDER BY id {lock}"
         );
-        let rows: Vec<StageRow> = on!(&mut tx, t => sqlx::query_as(&sql)
+        let held: Vec<i64> = on!(&mut tx, t => sqlx::query_scalar(&sql)
             .bind(machine)
-            .bind(why)
-            .bind(now)
             .fetch_all(&mut **t)
             .await
             .map_err(db)?);
+        let rows: Vec<StageRow> = if held.is_empty() {
+            Vec::new()
+        } else {
+            let sql = format!(
+                "UPDATE stages SET status = 'error', error = $2, stopped = $3, updated = $3, \
+                 version = version + 1 WHERE status = 'running' AND machine = $1 \
+                 AND build_id IN ({}) RETURNING {STAGE_COLUMNS}",
+                list(held.len(), 4)
+            );
+            on!(&mut tx, t => {
+                let q = sqlx::query_as(&sql).bind(machine).bind(why).bind(now);
+                held.iter()
+                    .fold(q, |q, id| q.bind(id))
+                    .fetch_all(&mut **t)
+                    .await
+                    .map_err(db)?
+            })
+        };
         let stages = rows
             .into_iter()
             .map(StageRow::into_stage)
@@ -407,6 +485,100 @@ impl Store {
     }
 }
 
+/// Runs the claim's `UPDATE` (`sql`, numbered as `try_claim_stage` builds it).
+async fn lease(
+    tx: &mut Tx,
+    sql: &str,
+    filter: &ClaimFilter,
+    labels: &str,
+    now: i64,
+) -> Result<Option<StageRow>> {
+    Ok(on!(tx, t => {
+        let q = sqlx::query_as(sql)
+            .bind(&filter.os)
+            .bind(&filter.arch)
+            .bind(labels);
+        filter
+            .types
+            .iter()
+            .fold(q, |q, ty| q.bind(ty))
+            .bind(&filter.machine)
+            .bind(now)
+            .fetch_optional(&mut **t)
+            .await
+            .map_err(db)?
+    }))
+}
+
+/// Whether `stage`, just leased in `tx`, keeps the running stages of its name in its repository
+/// within its `limit`. The claim's own check reads a snapshot; on PostgreSQL two runners can
+/// each lease a stage of the same name, neither seeing the other's, so there the check is made
+/// again under a lock per repository and name, which the first claim holds until it commits.
+/// SQLite has one writer, so its snapshot is already the truth.
+async fn within_limit(tx: &mut Tx, stage: &Stage) -> Result<bool> {
+    let Db::Postgres(t) = tx else {
+        return Ok(true);
+    };
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+        .bind(&stage.name)
+        .bind(stage.repo_id.0)
+        .execute(&mut **t)
+        .await
+        .map_err(db)?;
+    let running: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stages WHERE repo_id = $1 AND name = $2 AND status = 'running'",
+    )
+    .bind(stage.repo_id.0)
+    .bind(&stage.name)
+    .fetch_one(&mut **t)
+    .await
+    .map_err(db)?;
+    Ok(running <= stage.limit)
+}
+
+/// Takes the row lock of the build `stage` belongs to, before anything else in `tx`.
+///
+/// PostgreSQL runs writers side by side, so the writes here keep one lock order: a build's row,
+/// then its stages' rows. A write that reads a build's stages to move the build on (see
+/// [`progress`]) holds the build's lock, or two stages finishing at once would each read the
+/// other as still running and neither would release the stage that waits on both. A claim
+/// takes its stage and build together without waiting (`SKIP LOCKED`), and otherwise waits for
+/// a build while holding nothing, so it cannot close a cycle with a cancel or a finish.
+/// SQLite has one writer: nothing to do.
+async fn lock_build_of_stage(tx: &mut Tx, stage: StageId) -> Result<()> {
+    if let Db::Postgres(t) = tx {
+        sqlx::query(
+            "SELECT id FROM builds WHERE id = (SELECT build_id FROM stages WHERE id = $1) \
+             FOR NO KEY UPDATE",
+        )
+        .bind(stage.0)
+        .fetch_optional(&mut **t)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Takes the row locks of `builds` (sorted) on PostgreSQL, as [`lock_build_of_stage`] explains.
+async fn lock_builds(tx: &mut Tx, builds: &[BuildId]) -> Result<()> {
+    let Db::Postgres(t) = tx else {
+        return Ok(());
+    };
+    if builds.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT id FROM builds WHERE id IN ({}) ORDER BY id FOR NO KEY UPDATE",
+        list(builds.len(), 1)
+    );
+    let mut q = sqlx::query(&sql);
+    for build in builds {
+        q = q.bind(build.0);
+    }
+    q.fetch_all(&mut **t).await.map_err(db)?;
+    Ok(())
+}
+
 async fn slug_of(tx: &mut Tx, stage: &Stage) -> Result<String> {
     Ok(
         on!(tx, t => sqlx::query_scalar("SELECT slug FROM repos WHERE id = $1")
@@ -457,7 +629,7 @@ async fn close_steps(
 /// Moves a build's DAG on after a stage ended: stages whose dependencies are all done become
 /// `pending`, or `skipped` when the build's failing state does not match their `on_success` /
 /// `on_failure`. Finishes the build when every stage is done. Returns the finished build (if it
-/// finished) and how many stages became pending.
+/// finished) and how many stages became pending. The caller holds the build's lock.
 async fn progress(
     tx: &mut Tx,
     build: BuildId,
