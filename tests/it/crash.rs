@@ -2,6 +2,8 @@
 //! interrupted build ends `error` ("server restarted"), the queued one runs, the log lines read
 //! before the crash are still there, and the old step's processes are gone.
 
+#![allow(clippy::disallowed_methods)] // this story starts and kills the server binary itself
+
 use crate::support::{ADMIN_TOKEN, GitRepo};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};

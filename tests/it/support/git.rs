@@ -1,6 +1,8 @@
 //! Real git repositories for tests: a bare repository (what Hangar clones) and a working copy
 //! to commit and push from.
 
+#![allow(clippy::disallowed_methods)] // tests drive git themselves
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
