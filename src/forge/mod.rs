@@ -10,6 +10,7 @@
 
 mod events;
 mod payload;
+mod repo_name;
 mod signature;
 mod timestamp;
 
@@ -135,7 +136,7 @@ pub fn forge_of(headers: &HeaderMap) -> Option<Forge> {
 /// The name only says which secret to check the signature with; callers must still match the
 /// repository of the parsed [`Hook`], which comes from the same signed body.
 pub fn repo_full_name(body: &[u8]) -> Option<String> {
-    payload::repo_full_name(body)
+    repo_name::repo_full_name(body)
 }
 
 /// What a webhook asks for. Call only after [`verify_signature`] accepted it.

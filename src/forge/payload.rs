@@ -214,25 +214,3 @@ pub(super) fn first_set<'a>(candidates: &[&'a Text]) -> &'a str {
         .find(|text| !text.is_empty())
         .unwrap_or("")
 }
-
-/// Just enough of a payload to name its repository, read before the signature is checked.
-/// `Cow` borrows the name from the body unless it contains escapes, so reading it allocates
-/// nothing on the common path.
-#[derive(Deserialize)]
-struct NameOnly<'a> {
-    #[serde(borrow, default)]
-    repository: Option<RepositoryNameOnly<'a>>,
-}
-
-#[derive(Deserialize)]
-struct RepositoryNameOnly<'a> {
-    #[serde(borrow, default)]
-    full_name: Option<Cow<'a, str>>,
-}
-
-/// `repository.full_name` of a webhook body, if the body is JSON and has one.
-pub(super) fn repo_full_name(body: &[u8]) -> Option<String> {
-    let parsed: NameOnly<'_> = serde_json::from_slice(body).ok()?;
-    let name = parsed.repository?.full_name?;
-    (!name.is_empty()).then(|| name.into_owned())
-}
