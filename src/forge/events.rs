@@ -18,7 +18,7 @@ use super::{Forge, Hook, ParseError, Parsed};
 use crate::domain::Event;
 
 /// The `action` of a tag build, as Drone names it.
-pub(super) const TAG_ACTION: &str = "create";
+const TAG_ACTION: &str = "create";
 
 /// A `push` event: a branch or tag push builds; deletions and other refs do not.
 pub(super) fn push(push: Push) -> Result<Parsed, ParseError> {
@@ -63,11 +63,11 @@ pub(super) fn push(push: Push) -> Result<Parsed, ParseError> {
         &push.sender.username,
         &push.pusher.login,
     ]);
-    let author_login = first_set(&[&commit.author.username]);
-    let author_login = if author_login.is_empty() {
+    // A commit whose e-mail address belongs to no forge account is credited to the pusher.
+    let author_login = if commit.author.username.is_empty() {
         sender
     } else {
-        author_login
+        commit.author.username.as_str()
     };
     // The payload has an avatar only for the sender; it is the author's only when they are
     // the same account.

@@ -6,7 +6,7 @@
 //! forge adding or dropping fields does not break parsing; the few fields a build cannot do
 //! without are checked after deserializing, with a [`ParseError::MissingField`] naming them.
 //!
-//! What does not live here: deciding what a payload means (`convert`).
+//! What does not live here: deciding what a payload means (`events`).
 //!
 //! [`ParseError::MissingField`]: super::ParseError::MissingField
 
