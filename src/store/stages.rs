@@ -65,11 +65,7 @@ const DONE: &str = "('skipped','declined','success','failure','killed','error')"
 
 impl Store {
     /// Leases the oldest pending stage that `filter` matches, marks it (and its build) running.
-    pub async fn claim_stage(
-        &self,
-        filter: &ClaimFilter,
-        now: i64,
-    ) -> Result<Option<(Stage, Build)>> {
+    pub async fn claim_stage(&self, filter: &ClaimFilter, now: i64) -> Result<Option<(Stage, Build)>> {
         let labels = serde_json::to_string(&filter.labels).unwrap_or_else(|_| "{}".into());
         let lock = match &*self.write {
             Db::Sqlite(_) => "",
@@ -133,12 +129,7 @@ impl Store {
     }
 
     /// Creates the step records of a leased stage, as its runner compiled them.
-    pub async fn create_steps(
-        &self,
-        stage: StageId,
-        steps: &[NewStep],
-        now: i64,
-    ) -> Result<Vec<Step>> {
+    pub async fn create_steps(&self, stage: StageId, steps: &[NewStep], now: i64) -> Result<Vec<Step>> {
         if steps.is_empty() {
             return Ok(Vec::new());
         }
@@ -173,10 +164,7 @@ impl Store {
         });
         let _ = now;
         tx.commit().await?;
-        let mut steps = rows
-            .into_iter()
-            .map(StepRow::into_step)
-            .collect::<Result<Vec<_>>>()?;
+        let mut steps = rows.into_iter().map(StepRow::into_step).collect::<Result<Vec<_>>>()?;
         steps.sort_by_key(|s| s.number);
         Ok(steps)
     }
@@ -257,12 +245,8 @@ impl Store {
         let mut events = Vec::new();
         let number = build_number(&mut tx, stage.build_id).await?;
         events.push(
-            AuditEvent::new(
-                actor,
-                AuditAction::StageFinished,
-                format!("build:{slug}#{number}/{}", stage.name),
-            )
-            .with_detail(serde_json::json!({ "status": status.as_str(), "exit_code": exit_code })),
+            AuditEvent::new(actor, AuditAction::StageFinished, format!("build:{slug}#{number}/{}", stage.name))
+                .with_detail(serde_json::json!({ "status": status.as_str(), "exit_code": exit_code })),
         );
         let (build, released) = progress(&mut tx, stage.build_id, &slug, now, &mut events).await?;
         audit::append(&mut tx, now, &events).await?;
@@ -276,13 +260,7 @@ impl Store {
 
     /// Cancels a build that has not finished: it becomes `killed`, its running stages and steps
     /// `killed`, everything not yet started `skipped`. Returns `None` if it had finished.
-    pub async fn cancel_build(
-        &self,
-        build: BuildId,
-        slug: &str,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<Option<Build>> {
+    pub async fn cancel_build(&self, build: BuildId, slug: &str, actor: &Actor, now: i64) -> Result<Option<Build>> {
         let mut tx = self.begin().await?;
         let sql = format!(
             "UPDATE builds SET status = 'killed', finished = $2, updated = $2, version = version + 1 \
@@ -309,11 +287,7 @@ impl Store {
             .map_err(db)?);
         let ids: Vec<StageId> = stage_ids.into_iter().map(StageId).collect();
         close_steps(&mut tx, &ids, Status::Killed, "", now).await?;
-        let event = AuditEvent::new(
-            actor,
-            AuditAction::BuildCancelled,
-            format!("build:{slug}#{}", build.number),
-        );
+        let event = AuditEvent::new(actor, AuditAction::BuildCancelled, format!("build:{slug}#{}", build.number));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
         Ok(Some(build))
@@ -334,40 +308,23 @@ impl Store {
             .fetch_all(&mut **t)
             .await
             .map_err(db)?);
-        let stages = rows
-            .into_iter()
-            .map(StageRow::into_stage)
-            .collect::<Result<Vec<_>>>()?;
+        let stages = rows.into_iter().map(StageRow::into_stage).collect::<Result<Vec<_>>>()?;
         let ids: Vec<StageId> = stages.iter().map(|s| s.id).collect();
         close_steps(&mut tx, &ids, Status::Error, why, now).await?;
         let mut builds: Vec<BuildId> = stages.iter().map(|s| s.build_id).collect();
         builds.sort();
         builds.dedup();
         let system = Actor::system();
-        let mut events = vec![
-            AuditEvent::new(
-                &system,
-                AuditAction::ServerRecovered,
-                format!("runner:{machine}"),
-            )
-            .with_detail(
-                serde_json::json!({ "stages": ids.len(), "builds": builds.len(), "why": why }),
-            ),
-        ];
+        let mut events = vec![AuditEvent::new(&system, AuditAction::ServerRecovered, format!("runner:{machine}"))
+            .with_detail(serde_json::json!({ "stages": ids.len(), "builds": builds.len(), "why": why }))];
         for &build in &builds {
-            let stage = stages
-                .iter()
-                .find(|s| s.build_id == build)
-                .ok_or_else(|| Error::internal(anyhow::anyhow!("lost stage")))?;
+            let stage = stages.iter().find(|s| s.build_id == build).ok_or_else(|| Error::internal(anyhow::anyhow!("lost stage")))?;
             let slug = slug_of(&mut tx, stage).await?;
             progress(&mut tx, build, &slug, now, &mut events).await?;
         }
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await?;
-        Ok(Recovery {
-            stages: ids.len(),
-            builds,
-        })
+        Ok(Recovery { stages: ids.len(), builds })
     }
 
     /// Builds that are not finished (for start-up: waking the scheduler and the trigger).
@@ -399,42 +356,29 @@ impl Store {
             .await
             .map_err(db)?);
         status
-            .map(|s| {
-                s.parse()
-                    .map_err(|e: String| Error::internal(anyhow::anyhow!(e)))
-            })
+            .map(|s| s.parse().map_err(|e: String| Error::internal(anyhow::anyhow!(e))))
             .transpose()
     }
 }
 
 async fn slug_of(tx: &mut Tx, stage: &Stage) -> Result<String> {
-    Ok(
-        on!(tx, t => sqlx::query_scalar("SELECT slug FROM repos WHERE id = $1")
+    Ok(on!(tx, t => sqlx::query_scalar("SELECT slug FROM repos WHERE id = $1")
         .bind(stage.repo_id.0)
         .fetch_one(&mut **t)
         .await
-        .map_err(db)?),
-    )
+        .map_err(db)?))
 }
 
 async fn build_number(tx: &mut Tx, build: BuildId) -> Result<i64> {
-    Ok(
-        on!(tx, t => sqlx::query_scalar("SELECT number FROM builds WHERE id = $1")
+    Ok(on!(tx, t => sqlx::query_scalar("SELECT number FROM builds WHERE id = $1")
         .bind(build.0)
         .fetch_one(&mut **t)
         .await
-        .map_err(db)?),
-    )
+        .map_err(db)?))
 }
 
 /// Ends the unfinished steps of `stages`: running ones take `running_to`, pending ones `skipped`.
-async fn close_steps(
-    tx: &mut Tx,
-    stages: &[StageId],
-    running_to: Status,
-    error: &str,
-    now: i64,
-) -> Result<()> {
+async fn close_steps(tx: &mut Tx, stages: &[StageId], running_to: Status, error: &str, now: i64) -> Result<()> {
     if stages.is_empty() {
         return Ok(());
     }
@@ -471,10 +415,7 @@ async fn progress(
         .fetch_all(&mut **t)
         .await
         .map_err(db)?);
-    let mut stages = rows
-        .into_iter()
-        .map(StageRow::into_stage)
-        .collect::<Result<Vec<_>>>()?;
+    let mut stages = rows.into_iter().map(StageRow::into_stage).collect::<Result<Vec<_>>>()?;
     let changed = next_statuses(&mut stages);
     let mut released = 0;
     for (id, status) in &changed {
@@ -522,12 +463,8 @@ async fn progress(
     };
     let mut finished = row.into_build()?;
     events.push(
-        AuditEvent::new(
-            &Actor::system(),
-            AuditAction::BuildFinished,
-            format!("build:{slug}#{}", finished.number),
-        )
-        .with_detail(serde_json::json!({ "status": status.as_str() })),
+        AuditEvent::new(&Actor::system(), AuditAction::BuildFinished, format!("build:{slug}#{}", finished.number))
+            .with_detail(serde_json::json!({ "status": status.as_str() })),
     );
     finished.stages = stages;
     Ok((Some(finished), released))
@@ -544,20 +481,14 @@ pub(crate) fn next_statuses(stages: &mut [Stage]) -> Vec<(StageId, Status)> {
             .collect();
         let next = stages.iter().position(|s| {
             s.status == Status::WaitingOnDependencies
-                && s.depends_on
-                    .iter()
-                    .all(|d| done.get(d.as_str()).copied().unwrap_or(true))
+                && s.depends_on.iter().all(|d| done.get(d.as_str()).copied().unwrap_or(true))
         });
         let Some(i) = next else {
             return changed;
         };
         let s = &mut stages[i];
         let skip = (failing && !s.on_failure) || (!failing && !s.on_success);
-        s.status = if skip {
-            Status::Skipped
-        } else {
-            Status::Pending
-        };
+        s.status = if skip { Status::Skipped } else { Status::Pending };
         changed.push((s.id, s.status));
     }
 }
