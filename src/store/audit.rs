@@ -63,3 +63,4 @@ impl Store {
             .map_err(db)?))
     }
 }
+
