@@ -154,7 +154,9 @@ impl Config {
 
         let addr_text = text("addr", from_file.addr).unwrap_or_else(|| "127.0.0.1:8080".into());
         let addr: SocketAddr = addr_text.parse().map_err(|_| {
-            anyhow::anyhow!("addr (HANGAR_ADDR) = {addr_text:?} is not an address like 127.0.0.1:8080")
+            anyhow::anyhow!(
+                "addr (HANGAR_ADDR) = {addr_text:?} is not an address like 127.0.0.1:8080"
+            )
         })?;
         let server_url = text("server_url", from_file.server_url)
             .unwrap_or_else(|| format!("http://{addr}"))
@@ -202,7 +204,9 @@ impl Config {
             None => 2 * cores,
         };
         let log_limit = match value("log_limit", from_file.log_limit) {
-            Some(v) => parse_size(&v).map_err(|e| anyhow::anyhow!("log_limit (HANGAR_LOG_LIMIT): {e}"))?,
+            Some(v) => {
+                parse_size(&v).map_err(|e| anyhow::anyhow!("log_limit (HANGAR_LOG_LIMIT): {e}"))?
+            }
             None => 1 << 30,
         };
         let cancel_grace = match value("cancel_grace", from_file.cancel_grace) {
@@ -243,11 +247,13 @@ impl Config {
 /// Parses `90s`, `5m`, `1h`, `250ms` or plain seconds (`30`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 5m, 1h or a number of seconds"))?;
+    let n: f64 = num.parse().map_err(|_| {
+        format!("{text:?} is not a duration like 90s, 5m, 1h or a number of seconds")
+    })?;
     let secs = match unit.trim() {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -277,7 +283,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KB" | "kB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        _ => return Err(format!("{text:?} has an unknown unit; use B, KiB, MiB, GiB, KB, MB or GB")),
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit; use B, KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
     };
     n.checked_mul(factor)
         .ok_or_else(|| format!("{text:?} is too large"))

@@ -54,8 +54,8 @@ fn a_bad_value_names_its_key() {
 
 #[test]
 fn unknown_hangar_variables_are_warned_about() {
-    let loaded = Config::load(None, &env(&[("HANGAR_ADRR", "x"), ("HANGAR_TOKEN", "t")]))
-        .expect("loads");
+    let loaded =
+        Config::load(None, &env(&[("HANGAR_ADRR", "x"), ("HANGAR_TOKEN", "t")])).expect("loads");
     assert_eq!(loaded.warnings.len(), 1);
     assert!(loaded.warnings[0].contains("HANGAR_ADRR"));
 }
@@ -96,14 +96,20 @@ fn the_example_file_documents_every_key_and_loads() {
     let text = std::fs::read_to_string(&path).expect("hangar.example.toml exists");
     for key in KEYS {
         assert!(
-            text.lines()
-                .any(|l| l.trim_start_matches('#').trim_start().starts_with(&format!("{key} ="))),
+            text.lines().any(|l| l
+                .trim_start_matches('#')
+                .trim_start()
+                .starts_with(&format!("{key} ="))),
             "hangar.example.toml does not document {key}"
         );
     }
     let uncommented: String = text
         .lines()
-        .map(|l| l.strip_prefix("# ").filter(|r| r.contains(" = ")).unwrap_or(l))
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|r| r.contains(" = "))
+                .unwrap_or(l)
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let dir = tempfile::tempdir().expect("tempdir");

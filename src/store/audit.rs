@@ -63,4 +63,3 @@ impl Store {
             .map_err(db)?))
     }
 }
-

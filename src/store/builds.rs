@@ -3,9 +3,7 @@
 
 use super::rows::{BUILD_COLUMNS, BuildRow, STAGE_COLUMNS, STEP_COLUMNS, StageRow, StepRow};
 use super::{Store, audit, db, list, values};
-use crate::domain::{
-    Actor, AuditAction, AuditEvent, Build, BuildId, Event, RepoId, Stage, Status,
-};
+use crate::domain::{Actor, AuditAction, AuditEvent, Build, BuildId, Event, RepoId, Stage, Status};
 use crate::error::{Error, Result};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
@@ -475,8 +473,12 @@ impl Store {
             for row in rows {
                 let stage = row.into_stage()?;
                 events.push(
-                    AuditEvent::new(&system, AuditAction::StageQueued, format!("{target}/{}", stage.name))
-                        .with_detail(serde_json::json!({ "status": stage.status.as_str() })),
+                    AuditEvent::new(
+                        &system,
+                        AuditAction::StageQueued,
+                        format!("{target}/{}", stage.name),
+                    )
+                    .with_detail(serde_json::json!({ "status": stage.status.as_str() })),
                 );
                 updated.stages.push(stage);
             }
@@ -484,8 +486,9 @@ impl Store {
         updated.stages.sort_by_key(|s| s.number);
         if prep.status.is_done() {
             events.push(
-                AuditEvent::new(&system, AuditAction::BuildFinished, target)
-                    .with_detail(serde_json::json!({ "status": prep.status.as_str(), "error": prep.error })),
+                AuditEvent::new(&system, AuditAction::BuildFinished, target).with_detail(
+                    serde_json::json!({ "status": prep.status.as_str(), "error": prep.error }),
+                ),
             );
         }
         audit::append(&mut tx, now, &events).await?;

@@ -37,7 +37,12 @@ impl Store {
     }
 
     /// Up to `limit` chunks of a step's log with `seq` above `after`, in order.
-    pub async fn list_log_chunks(&self, step: StepId, after: i64, limit: i64) -> Result<Vec<LogChunk>> {
+    pub async fn list_log_chunks(
+        &self,
+        step: StepId,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LogChunk>> {
         Ok(on!(&*self.read, p => sqlx::query_as::<_, LogChunk>(
             "SELECT seq, first_pos, line_count, byte_count, data FROM log_chunks \
              WHERE step_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")

@@ -61,7 +61,9 @@ impl Store {
             .await
             .map_err(db)?);
         let Some(row) = row else {
-            return Err(Error::conflict(format!("repository {slug} is already active")));
+            return Err(Error::conflict(format!(
+                "repository {slug} is already active"
+            )));
         };
         let repo = row.into_repo()?;
         let event = AuditEvent::new(actor, AuditAction::RepoActivated, format!("repo:{slug}"))
@@ -160,16 +162,20 @@ impl Store {
         let repo = row
             .ok_or_else(|| Error::not_found("no such repository"))?
             .into_repo()?;
-        let event = AuditEvent::new(actor, AuditAction::RepoUpdated, format!("repo:{}", repo.slug))
-            .with_detail(serde_json::json!({
-                "timeout": patch.timeout,
-                "trusted": patch.trusted,
-                "protected": patch.protected,
-                "config_path": patch.config_path,
-                "visibility": patch.visibility.map(Visibility::as_str),
-                "default_branch": patch.default_branch,
-                "clone_url": patch.clone_url,
-            }));
+        let event = AuditEvent::new(
+            actor,
+            AuditAction::RepoUpdated,
+            format!("repo:{}", repo.slug),
+        )
+        .with_detail(serde_json::json!({
+            "timeout": patch.timeout,
+            "trusted": patch.trusted,
+            "protected": patch.protected,
+            "config_path": patch.config_path,
+            "visibility": patch.visibility.map(Visibility::as_str),
+            "default_branch": patch.default_branch,
+            "clone_url": patch.clone_url,
+        }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
         self.forget_repo(&repo.slug);
@@ -202,8 +208,12 @@ impl Store {
         let repo = row
             .ok_or_else(|| Error::not_found("no such repository"))?
             .into_repo()?;
-        let event = AuditEvent::new(actor, AuditAction::RepoDeleted, format!("repo:{}", repo.slug))
-            .with_detail(serde_json::json!({ "removed": remove }));
+        let event = AuditEvent::new(
+            actor,
+            AuditAction::RepoDeleted,
+            format!("repo:{}", repo.slug),
+        )
+        .with_detail(serde_json::json!({ "removed": remove }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
         self.forget_repo(&repo.slug);

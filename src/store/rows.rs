@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
 fn bad(what: &str, value: &str) -> Error {
-    Error::Internal(anyhow::anyhow!("database holds an unknown {what} {value:?}"))
+    Error::Internal(anyhow::anyhow!(
+        "database holds an unknown {what} {value:?}"
+    ))
 }
 
 fn status(value: &str) -> Result<Status> {

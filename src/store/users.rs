@@ -94,8 +94,14 @@ impl Store {
                         .fetch_one(&mut **t)
                         .await
                         .map_err(db)?);
-                    events.push(AuditEvent::new(&system, AuditAction::UserCreated, format!("user:{BOOTSTRAP_LOGIN}"))
-                        .with_detail(serde_json::json!({ "machine": true, "admin": true })));
+                    events.push(
+                        AuditEvent::new(
+                            &system,
+                            AuditAction::UserCreated,
+                            format!("user:{BOOTSTRAP_LOGIN}"),
+                        )
+                        .with_detail(serde_json::json!({ "machine": true, "admin": true })),
+                    );
                     id
                 }
             };
@@ -109,8 +115,14 @@ impl Store {
                 .fetch_one(&mut **t)
                 .await
                 .map_err(db)?);
-            events.push(AuditEvent::new(&system, AuditAction::TokenCreated, format!("token:{token_id}"))
-                .with_detail(serde_json::json!({ "kind": "bootstrap", "user": BOOTSTRAP_LOGIN })));
+            events.push(
+                AuditEvent::new(
+                    &system,
+                    AuditAction::TokenCreated,
+                    format!("token:{token_id}"),
+                )
+                .with_detail(serde_json::json!({ "kind": "bootstrap", "user": BOOTSTRAP_LOGIN })),
+            );
         }
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await?;

@@ -39,7 +39,10 @@ fn a_stage_is_released_when_its_dependencies_succeed() {
         stage(1, "build", Status::Success, &[]),
         stage(2, "test", Status::WaitingOnDependencies, &["build"]),
     ];
-    assert_eq!(next_statuses(&mut stages), vec![(StageId(2), Status::Pending)]);
+    assert_eq!(
+        next_statuses(&mut stages),
+        vec![(StageId(2), Status::Pending)]
+    );
 }
 
 #[test]
@@ -70,7 +73,13 @@ fn an_on_failure_stage_runs_only_when_the_build_is_failing() {
     notify.on_success = false;
     notify.on_failure = true;
     let mut failing = vec![stage(1, "build", Status::Failure, &[]), notify.clone()];
-    assert_eq!(next_statuses(&mut failing), vec![(StageId(2), Status::Pending)]);
+    assert_eq!(
+        next_statuses(&mut failing),
+        vec![(StageId(2), Status::Pending)]
+    );
     let mut passing = vec![stage(1, "build", Status::Success, &[]), notify];
-    assert_eq!(next_statuses(&mut passing), vec![(StageId(2), Status::Skipped)]);
+    assert_eq!(
+        next_statuses(&mut passing),
+        vec![(StageId(2), Status::Skipped)]
+    );
 }
