@@ -150,26 +150,8 @@ impl Mirrors {
         let path = self.ensure(repo).await?;
         let spec = format!("{commit}:{file}\n");
         for attempt in 0..2 {
-            let out = process::git_with_input(
-                Some(&path),
-                &["cat-file", "--batch-check"],
-                Some(spec.as_bytes()),
-            )
-            .await?;
-            let answer = String::from_utf8_lossy(&out.stdout);
-            let fields: Vec<&str> = answer.split_whitespace().collect();
-            if let [oid, "blob", size] = fields.as_slice() {
-                let size: u64 = size.parse().unwrap_or(u64::MAX);
-                if size > MAX_CONFIG_BYTES {
-                    return Ok(FileAt::TooLarge(size));
-                }
-                let out = process::git(Some(&path), &["cat-file", "blob", oid]).await?;
-                if !out.status.success() {
-                    return Err(failed("reading the configuration", &out));
-                }
-                return Ok(FileAt::Found(
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                ));
+            if let Some(found) = read_blob(&path, &spec).await? {
+                return Ok(found);
             }
             if self.has_commit(&path, commit).await {
                 return Ok(FileAt::NoFile);
@@ -240,6 +222,38 @@ impl Mirrors {
             timestamp,
         }))
     }
+}
+
+/// Reads the blob `spec` names (`commit:path`) with one `git cat-file --batch`: `None` when there
+/// is no such blob. The size comes first, so an oversized file is refused without reading it.
+async fn read_blob(mirror: &Path, spec: &str) -> Result<Option<FileAt>> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let mut child = process::git_spawn(Some(mirror), &["cat-file", "--batch"])?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(Error::internal(anyhow::anyhow!(
+            "git cat-file has no pipes"
+        )));
+    };
+    stdin.write_all(spec.as_bytes()).await?;
+    drop(stdin);
+    let mut out = tokio::io::BufReader::new(stdout);
+    let mut header = String::new();
+    (&mut out).take(4096).read_line(&mut header).await?;
+    let fields: Vec<&str> = header.split_whitespace().collect();
+    let [_, "blob", size] = fields.as_slice() else {
+        let _ = child.wait().await;
+        return Ok(None);
+    };
+    let size: u64 = size.parse().unwrap_or(u64::MAX);
+    if size > MAX_CONFIG_BYTES {
+        return Ok(Some(FileAt::TooLarge(size)));
+    }
+    let mut content = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    out.read_exact(&mut content).await?;
+    let _ = child.wait().await;
+    Ok(Some(FileAt::Found(
+        String::from_utf8_lossy(&content).into_owned(),
+    )))
 }
 
 /// The path of a clone URL that names this machine's file system.

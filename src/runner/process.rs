@@ -95,12 +95,39 @@ pub async fn git(dir: Option<&Path>, args: &[&str]) -> io::Result<Output> {
 }
 
 /// Runs `git`, writing `input` to its standard input.
-#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
 pub async fn git_with_input(
     dir: Option<&Path>,
     args: &[&str],
     input: Option<&[u8]>,
 ) -> io::Result<Output> {
+    let mut cmd = git_command(dir, args);
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn()?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input).await?;
+    }
+    child.wait_with_output().await
+}
+
+/// Starts `git` with piped standard input and output, for a conversation (`cat-file --batch`).
+/// The child is killed if dropped.
+pub fn git_spawn(dir: Option<&Path>, args: &[&str]) -> io::Result<Child> {
+    let mut cmd = git_command(dir, args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd.spawn()
+}
+
+#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
+fn git_command(dir: Option<&Path>, args: &[&str]) -> Command {
     let mut cmd = Command::new("git");
     if let Some(dir) = dir {
         cmd.current_dir(dir);
@@ -112,20 +139,8 @@ pub async fn git_with_input(
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", std::env::var("HOME").unwrap_or_else(|_| "/".into()))
         .env("LC_ALL", "C")
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let mut child = cmd.spawn()?;
-    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        use tokio::io::AsyncWriteExt;
-        stdin.write_all(input).await?;
-    }
-    child.wait_with_output().await
+    cmd
 }
 
 #[cfg(test)]

@@ -35,6 +35,9 @@ pub fn invocation(shell: &str, script: &str) -> (String, Vec<String>) {
 
 /// The clone step: fetch the build's ref from the repository's configured URL (never one from
 /// a webhook) into the workspace, and check out the build's commit.
+///
+/// A repository on this machine is not fetched: the workspace borrows its objects (what
+/// `git clone --shared` does), which saves the copy; if the commit is not there, it is fetched.
 pub fn clone(clone_url: &str, build: &Build, depth: u32) -> String {
     let git_ref = if build.git_ref.is_empty() {
         format!("refs/heads/{}", build.target)
@@ -46,24 +49,45 @@ pub fn clone(clone_url: &str, build: &Build, depth: u32) -> String {
     } else {
         String::new()
     };
-    let checkout = if build.after.is_empty() {
-        "FETCH_HEAD".to_string()
-    } else {
-        build.after.clone()
-    };
-    let lines = [
-        "git init -q .".to_string(),
+    let checkout = format!(
+        "git -c advice.detachedHead=false checkout -q -f {}",
+        quote(if build.after.is_empty() {
+            "FETCH_HEAD"
+        } else {
+            &build.after
+        })
+    );
+    let fetch = format!(
+        "git fetch -q{depth} origin {}",
+        quote(&format!("+{git_ref}:"))
+    );
+    let mut lines = vec![
+        "git init -q --template= .".to_string(),
         format!("git remote add origin {}", quote(clone_url)),
-        format!(
-            "git fetch -q{depth} origin {}",
-            quote(&format!("+{git_ref}:"))
-        ),
-        format!(
-            "git -c advice.detachedHead=false checkout -q -f {}",
-            quote(&checkout)
-        ),
     ];
+    match local_objects(clone_url) {
+        Some(objects) if !build.after.is_empty() => {
+            lines.push(format!(
+                "if [ -d {dir}/objects ]; then echo {dir}/objects; else echo {dir}/.git/objects; fi > .git/objects/info/alternates",
+                dir = quote(objects)
+            ));
+            lines.push(format!("{checkout} 2>/dev/null || {{ rm .git/objects/info/alternates; {fetch}; {checkout}; }}"));
+        }
+        _ => {
+            lines.push(fetch);
+            lines.push(checkout);
+        }
+    }
     commands(&lines)
+}
+
+/// The path of a clone URL that names this machine's file system.
+fn local_objects(url: &str) -> Option<&str> {
+    if url.starts_with('/') {
+        Some(url)
+    } else {
+        url.strip_prefix("file://").filter(|p| p.starts_with('/'))
+    }
 }
 
 #[cfg(test)]
