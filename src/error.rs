@@ -50,6 +50,15 @@ impl Error {
     pub fn internal(err: impl Into<anyhow::Error>) -> Error {
         Error::Internal(err.into())
     }
+
+    /// The message with, for internal errors, their whole cause chain: for the server's log,
+    /// never for a response.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Internal(err) => format!("{err:#}"),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<anyhow::Error> for Error {

@@ -108,6 +108,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         shutdown.clone(),
     ));
 
+    let trigger_handle = trigger.clone();
     let app = Arc::new(App {
         auth: Authenticator::new(store.clone(), clock.clone()),
         config: config.clone(),
@@ -130,6 +131,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             .await
             .context("serving HTTP")?;
         runner_task.abort();
+        trigger_handle.stopped().await;
         // Steps still running die with the server; the next start marks their stages.
         runner::stop_all(&settings.work_dir).await;
         store.close().await;

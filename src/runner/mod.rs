@@ -168,7 +168,7 @@ pub async fn run<L: Link>(link: Arc<L>, settings: Arc<Settings>, shutdown: Cance
             }
             Ok(None) => {}
             Err(err) => {
-                tracing::warn!(error = %err, "leasing a stage failed; retrying in a second");
+                tracing::warn!(error = %err.detail(), "leasing a stage failed; retrying in a second");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

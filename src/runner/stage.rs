@@ -52,7 +52,7 @@ pub(super) async fn run<L: Link>(link: &L, settings: &Settings, a: Assignment) {
         },
     };
     if let Err(err) = link.finish_stage(&a, result).await {
-        tracing::warn!(stage = a.stage.id.0, error = %err, "reporting the end of a stage failed");
+        tracing::warn!(stage = a.stage.id.0, error = %err.detail(), "reporting the end of a stage failed");
     }
 }
 
@@ -370,7 +370,7 @@ async fn report<L: Link>(
         error: error.to_string(),
     };
     if let Err(err) = link.update_step(a, update).await {
-        tracing::warn!(step = step.id.0, error = %err, "reporting a step failed");
+        tracing::warn!(step = step.id.0, error = %err.detail(), "reporting a step failed");
     }
 }
 
@@ -456,7 +456,7 @@ async fn run_process<L: Link>(
     let upload = async {
         while let Some(chunk) = rx.recv().await {
             if let Err(err) = link.append_log(a, record.id, chunk).await {
-                tracing::warn!(step = record.id.0, error = %err, "storing a log chunk failed");
+                tracing::warn!(step = record.id.0, error = %err.detail(), "storing a log chunk failed");
             }
         }
     };

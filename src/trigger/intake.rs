@@ -55,7 +55,7 @@ pub(super) async fn run(
                 }
             }
             Err(err) => {
-                tracing::error!(error = %err, builds = builds.len(), "storing new builds failed");
+                tracing::error!(error = %err.detail(), builds = builds.len(), "storing new builds failed");
                 let message = err.to_string();
                 for request in group {
                     let _ = request

@@ -46,6 +46,9 @@ pub struct Trigger {
     prepare: Notify,
     /// The server's host, for `instance` conditions.
     instance: String,
+    /// The intake and prepare loops, so shutdown can wait for them.
+    loops: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    shutdown: CancellationToken,
 }
 
 impl Trigger {
@@ -71,10 +74,28 @@ impl Trigger {
             intake: tx,
             prepare: Notify::new(),
             instance,
+            loops: std::sync::Mutex::new(Vec::new()),
+            shutdown: shutdown.clone(),
         });
-        tokio::spawn(intake::run(trigger.clone(), rx, shutdown.clone()));
-        tokio::spawn(prepare::run(trigger.clone(), shutdown));
+        let handles = vec![
+            tokio::spawn(intake::run(trigger.clone(), rx, shutdown.clone())),
+            tokio::spawn(prepare::run(trigger.clone(), shutdown)),
+        ];
+        if let Ok(mut loops) = trigger.loops.lock() {
+            loops.extend(handles);
+        }
         trigger
+    }
+
+    /// Waits until the loops have stopped (after the shutdown token was cancelled).
+    pub async fn stopped(&self) {
+        let handles: Vec<_> = match self.loops.lock() {
+            Ok(mut loops) => loops.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for handle in handles {
+            let _ = handle.await;
+        }
     }
 
     /// Queues a build durably and returns it (or the build an earlier delivery made).

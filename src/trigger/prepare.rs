@@ -22,7 +22,7 @@ pub(super) async fn run(trigger: Arc<Trigger>, shutdown: CancellationToken) {
         let builds = match trigger.store.list_unprepared_builds(BATCH).await {
             Ok(b) => b,
             Err(err) => {
-                tracing::error!(error = %err, "listing new builds failed; retrying");
+                tracing::error!(error = %err.detail(), "listing new builds failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -38,8 +38,11 @@ pub(super) async fn run(trigger: Arc<Trigger>, shutdown: CancellationToken) {
             .for_each_concurrent(PARALLEL, |build| {
                 let trigger = trigger.clone();
                 async move {
+                    if trigger.shutdown.is_cancelled() {
+                        return;
+                    }
                     if let Err(err) = prepare(&trigger, &build).await {
-                        tracing::error!(build = build.id.0, error = %err, "preparing a build failed; it will be retried");
+                        tracing::error!(build = build.id.0, error = %err.detail(), "preparing a build failed; it will be retried");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
