@@ -159,7 +159,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow::Result<ExitCode> {
+/// `hangar lint`: parse and lint a file; print errors as `file:line:column`.
+pub fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow::Result<ExitCode> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file.display();

@@ -8,6 +8,18 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Linting needs neither logging nor an async runtime: start nothing it does not use.
+    if let Command::Lint {
+        file,
+        format,
+        trusted,
+    } = &cli.command
+    {
+        return hangar::cli::lint(file, *format, *trusted).unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        });
+    }
     // Logging follows the config (HANGAR_LOG, log_format); commands that print results keep
     // the log on stderr.
     let (filter, format) = match Config::from_env(cli.config.as_deref()) {

@@ -150,7 +150,8 @@ pub async fn webhooks(seconds: u64, connections: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sums the `out` bytes and counts the lines of a logs API answer, without holding it.
+/// Sums the `out` bytes (after the first line, the echoed command) and counts the lines of a
+/// logs API answer, without holding it; returns the first line too.
 fn count_log(path: &std::path::Path) -> anyhow::Result<(u64, u64, String)> {
     use serde::de::{Deserializer, SeqAccess, Visitor};
     #[derive(serde::Deserialize)]
@@ -164,13 +165,16 @@ fn count_log(path: &std::path::Path) -> anyhow::Result<(u64, u64, String)> {
             f.write_str("an array of lines")
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let (mut bytes, mut lines, mut last) = (0u64, 0u64, String::new());
+            let (mut bytes, mut lines, mut first) = (0u64, 0u64, String::new());
             while let Some(line) = seq.next_element::<Line>()? {
-                bytes += line.out.len() as u64;
+                if lines == 0 {
+                    first = line.out;
+                } else {
+                    bytes += line.out.len() as u64;
+                }
                 lines += 1;
-                last = line.out;
             }
-            Ok((bytes, lines, last))
+            Ok((bytes, lines, first))
         }
     }
     let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
@@ -220,7 +224,10 @@ pub async fn big_log(megabytes: u64) -> anyhow::Result<()> {
     tokio::io::AsyncWriteExt::flush(&mut out).await?;
     let read_secs = read_started.elapsed().as_secs_f64();
     let peak_after_read = server.memory_kb("VmHWM:");
-    let (got, lines, _last) = tokio::task::spawn_blocking(move || count_log(&file)).await??;
+    let (got, lines, echo) = tokio::task::spawn_blocking(move || count_log(&file)).await??;
+    if !echo.starts_with("+ yes") {
+        bail!("the log does not start with the echoed command: {echo:?}");
+    }
     println!(
         "big-log: {megabytes} MB printed and stored in {elapsed:.2} s = {:.0} MB/s end to end (target >= 150 MB/s); logs API returned {got} bytes in {lines} lines ({}) in {read_secs:.2} s; server peak RSS {:.1} MB while running, {:.1} MB after reading (target < 120 MB)",
         megabytes as f64 / elapsed,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
 /// Chunks read per database round trip.
-const PAGE: i64 = 8;
+const PAGE: i64 = 2;
 
 async fn step_of(
     app: &State,
