@@ -57,6 +57,12 @@ pub async fn receive(
         }
         Parsed::Build(hook) => hook,
     };
+    // The secret was chosen by the name read first; the build must be of that same repository.
+    if hook.repo_full_name != repo.slug {
+        return Err(Error::Malformed(
+            "the payload names two different repositories".into(),
+        ));
+    }
     let outcome = app.trigger.hook(&repo, &hook).await?;
     metrics::counter!("hangar_webhooks_total", "outcome" => "accepted").increment(1);
     Ok(match outcome {

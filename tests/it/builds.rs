@@ -438,3 +438,40 @@ async fn live_logs_stream_as_server_sent_events_and_end_with_eof() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_configuration_over_ten_mebibytes_ends_the_build_as_an_error() {
+    let app = TestApp::spawn().await;
+    let mut big =
+        String::from("kind: pipeline\ntype: exec\nsteps:\n- name: a\n  commands: [true]\n");
+    big.push_str(&format!("# {}\n", "x".repeat(11 << 20)));
+    let _git = repo_with(&app, &big).await;
+    app.start_build("acme/api", "main").await;
+    let build = app.wait_for_build("acme/api", 1).await;
+    assert_eq!(build["status"], "error");
+    let error = build["error"].as_str().expect("an error");
+    assert!(error.contains("10 MiB"), "{error}");
+}
+
+#[tokio::test]
+async fn a_push_builds_on_postgresql_too() {
+    let Some(database) = crate::support::database::TestDatabase::postgres().await else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set HANGAR_TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: HANGAR_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let app = TestApp::spawn_with(database, |_| {}).await;
+    let git = GitRepo::with_pipeline(
+        "kind: pipeline\ntype: exec\nname: build\nsteps:\n- name: test\n  commands: [test -f .drone.yml, echo ok]\n---\nkind: pipeline\ntype: exec\nname: after\nclone: {disable: true}\ndepends_on: [build]\nsteps:\n- name: done\n  commands: [echo done]\n",
+    );
+    let repo = app.activate("acme/api", &git).await;
+    let secret = repo["webhook_secret"].as_str().expect("secret");
+    app.push("acme/api", secret, &git, "main", "pg-1").await;
+    let build = app.wait_for_build("acme/api", 1).await;
+    assert_eq!(build["status"], "success", "{build}");
+    assert_eq!(build["stages"][1]["status"], "success");
+    assert!(app.log_text("acme/api", 1, 1, 2).await.contains("ok\n"));
+}
