@@ -83,15 +83,6 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         );
     }
     let shutdown = CancellationToken::new();
-    let mirrors = Arc::new(Mirrors::new(config.data_dir.join("mirrors")));
-    let trigger = Trigger::start(
-        store.clone(),
-        clock.clone(),
-        scheduler.clone(),
-        mirrors,
-        &config.server_url,
-        shutdown.clone(),
-    );
     let settings = Arc::new(runner::Settings {
         name: runner_name,
         capacity: config.runner_capacity,
@@ -102,6 +93,16 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         proxy: runner::env::proxy_variables(std::env::vars()),
         clock: clock.clone(),
     });
+    let mirrors = Arc::new(Mirrors::new(config.data_dir.join("mirrors")));
+    let trigger = Trigger::start(
+        store.clone(),
+        clock.clone(),
+        scheduler.clone(),
+        mirrors,
+        &config.server_url,
+        vec![settings.filter()],
+        shutdown.clone(),
+    );
     let runner_task = tokio::spawn(runner::run(
         Arc::new(LocalLink(scheduler.clone())),
         settings.clone(),

@@ -46,6 +46,8 @@ pub struct Trigger {
     prepare: Notify,
     /// The server's host, for `instance` conditions.
     instance: String,
+    /// What the attached runners can run, to explain stages none of them can.
+    runners: Vec<crate::store::ClaimFilter>,
     /// The intake and prepare loops, so shutdown can wait for them.
     loops: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     shutdown: CancellationToken,
@@ -59,6 +61,7 @@ impl Trigger {
         scheduler: Arc<Scheduler>,
         mirrors: Arc<Mirrors>,
         server_url: &str,
+        runners: Vec<crate::store::ClaimFilter>,
         shutdown: CancellationToken,
     ) -> Arc<Trigger> {
         let (tx, rx) = mpsc::channel(4096);
@@ -74,6 +77,7 @@ impl Trigger {
             intake: tx,
             prepare: Notify::new(),
             instance,
+            runners,
             loops: std::sync::Mutex::new(Vec::new()),
             shutdown: shutdown.clone(),
         });

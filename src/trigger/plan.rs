@@ -4,7 +4,7 @@
 
 use crate::domain::{Build, Repo, Status};
 use crate::pipeline::{self, MatchContext, Pipeline};
-use crate::store::{NewStage, Preparation};
+use crate::store::{ClaimFilter, NewStage, Preparation};
 use std::collections::{BTreeSet, HashMap};
 
 fn failed(message: String, config: &str) -> Preparation {
@@ -16,14 +16,14 @@ fn failed(message: String, config: &str) -> Preparation {
     }
 }
 
-/// Decides the stages of `build` from its configuration text. `runnable` lists the pipeline
-/// types some attached runner can run; stages of other types wait, with a message saying why.
+/// Decides the stages of `build` from its configuration text. `runners` describes what the
+/// attached runners can run; a stage none of them can run waits, with a message saying why.
 pub fn plan_stages(
     config: &str,
     build: &Build,
     repo: &Repo,
     instance: &str,
-    runnable: &[&str],
+    runners: &[ClaimFilter],
 ) -> Preparation {
     let manifest = match pipeline::parse(config) {
         Ok(m) => m,
@@ -73,11 +73,7 @@ pub fn plan_stages(
         .map(|(i, p)| {
             let depends_on = rewire(p, &all, &kept);
             let ty = p.pipeline_type.as_str();
-            let error = if runnable.contains(&ty) {
-                String::new()
-            } else {
-                format!("no runner of type {ty} is attached to this server; the stage waits until one is")
-            };
+            let error = unrunnable(p, runners).unwrap_or_default();
             NewStage {
                 number: i as i64 + 1,
                 name: p.name.clone(),
@@ -108,6 +104,39 @@ pub fn plan_stages(
     }
 }
 
+/// Why no attached runner can run `p` (Drone's rule: same type, same platform, and labels
+/// exactly equal to the pipeline's `node:`), or `None` if one can.
+fn unrunnable(p: &Pipeline, runners: &[ClaimFilter]) -> Option<String> {
+    let ty = p.pipeline_type.as_str();
+    let of_type: Vec<&ClaimFilter> = runners
+        .iter()
+        .filter(|r| r.types.iter().any(|t| t == ty))
+        .collect();
+    if of_type.is_empty() {
+        return Some(format!(
+            "no runner of type {ty} is attached to this server; the stage waits until one is"
+        ));
+    }
+    let (os, arch) = (&p.platform.os, &p.platform.arch);
+    let on_platform: Vec<&&ClaimFilter> = of_type
+        .iter()
+        .filter(|r| &r.os == os && &r.arch == arch)
+        .collect();
+    if on_platform.is_empty() {
+        return Some(format!(
+            "no {ty} runner for {os}/{arch} is attached to this server; the stage waits until one is"
+        ));
+    }
+    if !on_platform.iter().any(|r| r.labels == p.node) {
+        let labels: Vec<String> = p.node.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return Some(format!(
+            "no {ty} runner with exactly the labels {{{}}} is attached to this server; the stage waits until one is",
+            labels.join(", ")
+        ));
+    }
+    None
+}
+
 /// `p`'s dependencies among the kept pipelines: a left-out dependency is replaced by its own.
 fn rewire(p: &Pipeline, all: &HashMap<&str, &Pipeline>, kept: &BTreeSet<&str>) -> Vec<String> {
     let mut out = BTreeSet::new();
@@ -133,3 +162,6 @@ fn rewire(p: &Pipeline, all: &HashMap<&str, &Pipeline>, kept: &BTreeSet<&str>) -
     ordered.extend(out.into_iter().filter(|d| !p.depends_on.contains(d)));
     ordered
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,9 +14,6 @@ use tokio_util::sync::CancellationToken;
 const BATCH: i64 = 64;
 const PARALLEL: usize = 8;
 
-/// Pipeline types the in-process runner runs.
-const RUNNABLE: &[&str] = &["exec"];
-
 pub(super) async fn run(trigger: Arc<Trigger>, shutdown: CancellationToken) {
     loop {
         let builds = match trigger.store.list_unprepared_builds(BATCH).await {
@@ -64,7 +61,9 @@ async fn prepare(trigger: &Trigger, build: &Build) -> Result<()> {
         .read_file(&repo, &build.after, &repo.config_path)
         .await;
     let prep = match read {
-        Ok(FileAt::Found(text)) => plan_stages(&text, build, &repo, &trigger.instance, RUNNABLE),
+        Ok(FileAt::Found(text)) => {
+            plan_stages(&text, build, &repo, &trigger.instance, &trigger.runners)
+        }
         Ok(FileAt::NoFile) => error(format!(
             "{} not found at commit {}",
             repo.config_path, build.after
