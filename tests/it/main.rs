@@ -4,6 +4,7 @@
 mod support;
 
 mod builds;
+mod cli;
 mod crash;
 mod store;
 mod webhooks;
