@@ -475,3 +475,57 @@ async fn a_push_builds_on_postgresql_too() {
     assert_eq!(build["stages"][1]["status"], "success");
     assert!(app.log_text("acme/api", 1, 1, 2).await.contains("ok\n"));
 }
+
+#[tokio::test]
+async fn every_change_of_a_build_leaves_an_audit_event_and_metrics_count_builds() {
+    let app = TestApp::spawn().await;
+    let _git = repo_with(&app, "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: ok\n  commands: [true]\n").await;
+    app.start_build("acme/api", "main").await;
+    assert_eq!(app.wait_for_build("acme/api", 1).await["status"], "success");
+    let store = hangar::store::Store::connect(&app.database.url(app.data.path()))
+        .await
+        .expect("store");
+    let actions: Vec<String> = store
+        .list_audit(0, 1000)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for expected in [
+        "repo.activated",
+        "build.created",
+        "stage.queued",
+        "stage.leased",
+        "build.started",
+        "step.started",
+        "step.finished",
+        "stage.finished",
+        "build.finished",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "no {expected} in {actions:?}"
+        );
+    }
+    store.close().await;
+    let resp = app
+        .http
+        .get(format!("{}/metrics", app.url))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.expect("text");
+    for metric in [
+        "hangar_builds_finished_total",
+        "hangar_queue_depth",
+        "hangar_step_duration_seconds",
+        "hangar_http_request_duration_seconds",
+    ] {
+        assert!(text.contains(metric), "no {metric} in /metrics");
+    }
+    let (status, _) = app.call_as(None, Method::GET, "/metrics", None).await;
+    assert_eq!(status, 401);
+}
