@@ -61,10 +61,33 @@ pub struct Config {
     /// `tracing` filter (`info`, `hangar=debug`, ...).
     pub log: String,
     pub log_format: LogFormat,
+    /// Login providers, sessions, roles and policy, tokens.
+    pub identity: identity::IdentityConfig,
 }
 
 /// Every key: its name in `hangar.toml` (the environment variable is `HANGAR_` + upper case).
+/// `roles` is a table array, only in the file.
 pub const KEYS: &[&str] = &[
+    "oidc_issuer",
+    "oidc_client_id",
+    "oidc_client_secret",
+    "oidc_client_secret_file",
+    "oidc_scopes",
+    "oidc_groups_claim",
+    "github_client_id",
+    "github_client_secret",
+    "github_url",
+    "github_api_url",
+    "session_idle_timeout",
+    "session_absolute_timeout",
+    "session_revalidate",
+    "session_revalidate_grace",
+    "admin_password",
+    "policy_file",
+    "protected_targets",
+    "token_max_expiry",
+    "secret_key_file",
+    "roles",
     "addr",
     "server_url",
     "data_dir",
@@ -86,7 +109,6 @@ const OTHER_VARIABLES: &[&str] = &[
 ];
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct FileConfig {
     addr: Option<String>,
     server_url: Option<String>,
@@ -98,6 +120,8 @@ struct FileConfig {
     cancel_grace: Option<toml::Value>,
     log: Option<String>,
     log_format: Option<String>,
+    #[serde(flatten)]
+    identity: identity::FileIdentity,
 }
 
 /// The outcome of loading: the config and what the operator should be told once logging runs.
@@ -123,9 +147,17 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
+                let table: toml::Table = toml::from_str(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+                // Unknown keys are refused, naming the key: a typo must not silently do nothing.
+                if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
+                    bail!(
+                        "{}: unknown key {key:?} (see hangar.example.toml for every key)",
+                        path.display()
+                    );
+                }
                 toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
-                    .with_context(|| format!("in config file {}", path.display()))?
+                    .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?
             }
             None => FileConfig::default(),
         };
@@ -220,6 +252,7 @@ impl Config {
             Some("json") => LogFormat::Json,
             Some(other) => bail!("log_format (HANGAR_LOG_FORMAT) = {other:?} must be text or json"),
         };
+        let identity = identity::IdentityConfig::load(from_file.identity, env, &data_dir)?;
         Ok(Loaded {
             config: Config {
                 addr,
@@ -232,6 +265,7 @@ impl Config {
                 cancel_grace,
                 log,
                 log_format,
+                identity,
             },
             warnings,
         })
@@ -258,8 +292,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" => n * 60.0,
+        "d" => n * 86400.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("{text:?} has an unknown unit; use ms, s, m or h")),
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit; use ms, s, m, h or d"
+            ));
+        }
     };
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("{text:?} is not a positive duration"));
@@ -292,6 +331,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     n.checked_mul(factor)
         .ok_or_else(|| format!("{text:?} is too large"))
 }
+
+mod identity;
+pub use identity::{GitHubSettings, IdentityConfig, OidcSettings, RoleGrant, SecretSource};
 
 #[cfg(test)]
 mod tests;

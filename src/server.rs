@@ -63,6 +63,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             "HANGAR_ADMIN_TOKEN is set: it is a bootstrap admin credential for first set-up and automation; unset it once real accounts exist"
         );
     }
+    let secrets = crate::auth::keys::SecretBox::load_or_create(&config.identity.secret_key_file)?;
     let store = Store::open(&config.database_url).await?;
     let hash = config
         .admin_token
@@ -119,6 +120,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         scheduler,
         live,
         metrics: metrics_handle(),
+        secrets,
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -96,10 +96,10 @@ fn the_example_file_documents_every_key_and_loads() {
     let text = std::fs::read_to_string(&path).expect("hangar.example.toml exists");
     for key in KEYS {
         assert!(
-            text.lines().any(|l| l
-                .trim_start_matches('#')
-                .trim_start()
-                .starts_with(&format!("{key} ="))),
+            text.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim_start();
+                l.starts_with(&format!("{key} =")) || l == format!("[[{key}]]")
+            }),
             "hangar.example.toml does not document {key}"
         );
     }
@@ -107,7 +107,7 @@ fn the_example_file_documents_every_key_and_loads() {
         .lines()
         .map(|l| {
             l.strip_prefix("# ")
-                .filter(|r| r.contains(" = "))
+                .filter(|r| r.contains(" = ") || r.starts_with("[["))
                 .unwrap_or(l)
         })
         .collect::<Vec<_>>()

@@ -35,6 +35,8 @@ pub struct App {
     pub scheduler: Arc<Scheduler>,
     pub live: Arc<Live>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Seals secrets at rest (refresh tokens, signing keys).
+    pub secrets: crate::auth::keys::SecretBox,
 }
 
 pub type State = Arc<App>;

@@ -40,6 +40,7 @@ pub fn config(data: &std::path::Path, database_url: &str) -> Config {
         cancel_grace: Duration::from_secs(2),
         log: "warn".into(),
         log_format: LogFormat::Text,
+        identity: hangar::config::IdentityConfig::defaults(data),
     }
 }
 

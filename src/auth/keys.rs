@@ -1,0 +1,142 @@
+//! The server's secret key and what it seals: secrets at rest (provider refresh tokens, signing
+//! keys, repository secrets) are encrypted with AES-256-GCM under one key kept in a file
+//! (`secret_key_file`), created on first start with owner-only permissions. Several servers on
+//! one database share the file.
+
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use anyhow::{Context, bail};
+use rand::RngCore;
+use std::fmt;
+use std::path::Path;
+
+/// Seals and opens small secrets. `Debug` never shows the key.
+#[derive(Clone)]
+pub struct SecretBox {
+    cipher: Aes256Gcm,
+}
+
+impl fmt::Debug for SecretBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretBox(<key>)")
+    }
+}
+
+const NONCE: usize = 12;
+
+impl SecretBox {
+    /// Reads the key file, or creates it (64 hex digits, mode 0600) if it does not exist.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<SecretBox> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let key = hex::decode(text.trim())
+                    .ok()
+                    .filter(|k| k.len() == 32)
+                    .with_context(|| {
+                        format!("{} must hold 64 hex digits (a 256-bit key)", path.display())
+                    })?;
+                SecretBox::from_key(&key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                if let Some(dir) = path.parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
+                }
+                write_private(path, &hex::encode(key))?;
+                SecretBox::from_key(&key)
+            }
+            Err(e) => Err(e).with_context(|| format!("reading the key file {}", path.display())),
+        }
+    }
+
+    /// A box for a 32-byte key.
+    pub fn from_key(key: &[u8]) -> anyhow::Result<SecretBox> {
+        if key.len() != 32 {
+            bail!("the secret key must be 32 bytes");
+        }
+        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| anyhow::anyhow!("bad key"))?;
+        Ok(SecretBox { cipher })
+    }
+
+    /// Encrypts `plain`: a fresh random nonce, then the ciphertext with its tag.
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE];
+        rand::rng().fill_bytes(&mut nonce);
+        // Encryption with a valid key and nonce cannot fail for inputs this size.
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Decrypts what [`SecretBox::seal`] made; `None` if it was made with another key or altered.
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        self.cipher.decrypt(Nonce::from_slice(nonce), body).ok()
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the key file {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_secret_opens_with_the_same_key_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.key");
+        let a = SecretBox::load_or_create(&path).expect("created");
+        let again = SecretBox::load_or_create(&path).expect("read back");
+        let sealed = a.seal(b"refresh-token-value");
+        assert_eq!(
+            again.open(&sealed).as_deref(),
+            Some(&b"refresh-token-value"[..])
+        );
+        let other = SecretBox::from_key(&[7u8; 32]).expect("key");
+        assert_eq!(other.open(&sealed), None);
+        assert!(!sealed.windows(5).any(|w| w == b"token"));
+    }
+
+    #[test]
+    fn an_altered_secret_does_not_open() {
+        let b = SecretBox::from_key(&[1u8; 32]).expect("key");
+        let mut sealed = b.seal(b"x");
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        assert_eq!(b.open(&sealed), None);
+    }
+
+    #[test]
+    fn the_key_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k");
+        SecretBox::load_or_create(&path).expect("created");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
