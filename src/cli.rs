@@ -45,9 +45,19 @@ pub enum Command {
     /// Builds (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
     #[command(subcommand)]
     Build(BuildCommand),
+    /// The audit trail (opens the database with the server's configuration).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Benchmarks of a real server process (see README).
     #[command(subcommand)]
     Bench(crate::bench::Bench),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit chain; exit non-zero at the first altered, deleted, inserted or
+    /// reordered entry.
+    Verify,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -155,6 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => lint(&file, format, trusted),
         Command::Repo(cmd) => repo(cmd).await,
         Command::Build(cmd) => build(cmd).await,
+        Command::Audit(AuditCommand::Verify) => audit_verify(cli.config.as_deref()).await,
         Command::Bench(b) => crate::bench::run(b).await,
     }
 }
@@ -195,6 +206,31 @@ pub fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow
         LintFormat::Text => println!("{name}: ok ({} pipelines)", manifest.pipelines.len()),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let config = Config::from_env(config)?.config;
+    let keys = crate::auth::keys::SecretBox::load(&config.identity.secret_key_file)?;
+    let store = crate::store::Store::open(&config.database_url).await?;
+    let started = std::time::Instant::now();
+    let report = crate::audit::verify::verify(&store, &keys).await?;
+    let secs = started.elapsed().as_secs_f64();
+    match report.finding {
+        None => {
+            println!(
+                "audit trail intact: {} entries and {} signed checkpoints verified in {secs:.2} s",
+                report.verified, report.checkpoints
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(finding) => {
+            eprintln!(
+                "audit trail tampered: {finding} ({} entries before it verified)",
+                report.verified
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 fn split_slug(slug: &str) -> anyhow::Result<&str> {

@@ -1,6 +1,8 @@
 //! Hangar: a self-hosted CI server that runs Drone pipelines, in which every build belongs to a
 //! verified identity. The modules are the product's parts:
 
+/// The audit trail's chain and its verification.
+pub mod audit;
 /// Who is calling: API tokens and their cache.
 pub mod auth;
 /// Benchmarks of a real server process (`hangar bench`).

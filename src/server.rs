@@ -110,6 +110,12 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         shutdown.clone(),
     ));
 
+    let chainer = tokio::spawn(crate::audit::chainer::run(
+        store.clone(),
+        secrets.clone(),
+        clock.clone(),
+        shutdown.clone(),
+    ));
     let trigger_handle = trigger.clone();
     let app = Arc::new(App {
         auth: Authenticator::new(store.clone(), clock.clone()),
@@ -135,6 +141,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             .context("serving HTTP")?;
         runner_task.abort();
         trigger_handle.stopped().await;
+        let _ = chainer.await;
         // Steps still running die with the server; the next start marks their stages.
         runner::stop_all(&settings.work_dir).await;
         store.close().await;

@@ -14,6 +14,8 @@ use std::path::Path;
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: Aes256Gcm,
+    /// A separate key for MACs (audit checkpoints), derived from the same secret.
+    mac_key: [u8; 32],
 }
 
 impl fmt::Debug for SecretBox {
@@ -53,13 +55,34 @@ impl SecretBox {
         }
     }
 
+    /// Reads an existing key file (for tools that must not make a new key).
+    pub fn load(path: &Path) -> anyhow::Result<SecretBox> {
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("reading the key file {} (secret_key_file)", path.display())
+        })?;
+        let key = hex::decode(text.trim())
+            .ok()
+            .filter(|k| k.len() == 32)
+            .with_context(|| {
+                format!("{} must hold 64 hex digits (a 256-bit key)", path.display())
+            })?;
+        SecretBox::from_key(&key)
+    }
+
     /// A box for a 32-byte key.
     pub fn from_key(key: &[u8]) -> anyhow::Result<SecretBox> {
         if key.len() != 32 {
             bail!("the secret key must be 32 bytes");
         }
         let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| anyhow::anyhow!("bad key"))?;
-        Ok(SecretBox { cipher })
+        use sha2::Digest;
+        let mut derive = sha2::Sha256::new();
+        derive.update(b"hangar mac key v1");
+        derive.update(key);
+        Ok(SecretBox {
+            cipher,
+            mac_key: derive.finalize().into(),
+        })
     }
 
     /// Encrypts `plain`: a fresh random nonce, then the ciphertext with its tag.
@@ -75,6 +98,30 @@ impl SecretBox {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
+    }
+
+    /// An HMAC-SHA256 of `data` under the server's key, hex: Hangar's signature on records such
+    /// as audit checkpoints.
+    pub fn sign(&self, data: &[u8]) -> String {
+        use hmac::Mac;
+        let Ok(mut mac) = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mac_key) else {
+            return String::new();
+        };
+        mac.update(data);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`SecretBox::sign`] of `data` (constant time).
+    pub fn verify(&self, data: &[u8], signature: &str) -> bool {
+        use hmac::Mac;
+        let (Ok(mut mac), Ok(sig)) = (
+            <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.mac_key),
+            hex::decode(signature),
+        ) else {
+            return false;
+        };
+        mac.update(data);
+        mac.verify_slice(&sig).is_ok()
     }
 
     /// Decrypts what [`SecretBox::seal`] made; `None` if it was made with another key or altered.

@@ -30,6 +30,7 @@ macro_rules! on {
 }
 
 mod audit;
+mod audit_chain;
 mod builds;
 mod logs;
 mod repos;
@@ -38,6 +39,7 @@ mod stages;
 mod users;
 
 pub use audit::AuditRecord;
+pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod audit;
 mod builds;
 mod cli;
 mod crash;

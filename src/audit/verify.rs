@@ -1,0 +1,113 @@
+//! `hangar audit verify`: walks the chain from the start, recomputing every link, checks every
+//! checkpoint's signature, and looks for entries slipped in below the chained range.
+
+use super::{GENESIS, checkpoint_bytes, link_hash};
+use crate::auth::keys::SecretBox;
+use crate::error::Result;
+use crate::store::Store;
+use std::fmt;
+
+const PAGE: i64 = 20_000;
+
+/// The first thing wrong with the trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The entry at this chain position is gone.
+    Deleted { seq: i64, audit_id: i64 },
+    /// The entry's content no longer gives the chained hash: edited, or moved.
+    Altered { seq: i64, audit_id: i64 },
+    /// An entry below the chained range that the chain never linked.
+    Inserted { audit_id: i64 },
+    /// A checkpoint whose signature is not the server's, or whose hash is not the chain's.
+    BadCheckpoint { seq: i64 },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::Deleted { seq, audit_id } => {
+                write!(f, "entry {audit_id} (chain position {seq}) was deleted")
+            }
+            Finding::Altered { seq, audit_id } => write!(
+                f,
+                "entry {audit_id} (chain position {seq}) was altered, or entries were reordered"
+            ),
+            Finding::Inserted { audit_id } => {
+                write!(f, "entry {audit_id} was inserted after the chain passed it")
+            }
+            Finding::BadCheckpoint { seq } => write!(
+                f,
+                "the checkpoint at chain position {seq} is not signed by this server's key"
+            ),
+        }
+    }
+}
+
+/// The result of a walk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Entries whose links checked out.
+    pub verified: i64,
+    pub checkpoints: usize,
+    pub finding: Option<Finding>,
+}
+
+/// Walks the whole chain.
+pub async fn verify(store: &Store, keys: &SecretBox) -> Result<Report> {
+    let checkpoints = store.list_checkpoints().await?;
+    let mut cps = checkpoints.iter().peekable();
+    let mut report = Report {
+        verified: 0,
+        checkpoints: checkpoints.len(),
+        finding: None,
+    };
+    let (mut after, mut hash, mut newest_id) = (0i64, GENESIS.to_string(), 0i64);
+    loop {
+        let page = store.list_chain(after, PAGE).await?;
+        if page.is_empty() {
+            break;
+        }
+        for (link, entry) in &page {
+            let Some(entry) = entry else {
+                report.finding = Some(Finding::Deleted {
+                    seq: link.seq,
+                    audit_id: link.audit_id,
+                });
+                return Ok(report);
+            };
+            hash = link_hash(&hash, entry);
+            if hash != link.hash || entry.id != link.audit_id {
+                report.finding = Some(Finding::Altered {
+                    seq: link.seq,
+                    audit_id: link.audit_id,
+                });
+                return Ok(report);
+            }
+            while let Some(cp) = cps.peek() {
+                if cp.seq > link.seq {
+                    break;
+                }
+                if cp.seq == link.seq
+                    && (cp.hash != hash
+                        || !keys
+                            .verify(&checkpoint_bytes(cp.seq, &cp.hash, cp.time), &cp.signature))
+                {
+                    report.finding = Some(Finding::BadCheckpoint { seq: cp.seq });
+                    return Ok(report);
+                }
+                cps.next();
+            }
+            newest_id = newest_id.max(link.audit_id);
+            report.verified += 1;
+            after = link.seq;
+        }
+    }
+    if let Some(cp) = cps.next() {
+        report.finding = Some(Finding::BadCheckpoint { seq: cp.seq });
+        return Ok(report);
+    }
+    if let Some(&id) = store.unchained_below(newest_id, 1).await?.first() {
+        report.finding = Some(Finding::Inserted { audit_id: id });
+    }
+    Ok(report)
+}

@@ -1,0 +1,187 @@
+//! The audit chain's storage: which entries are chained, in what order, with what hash, and the
+//! signed checkpoints. Written only by the one chainer (`audit::chainer`); read by `verify`.
+
+use super::audit::AuditRecord;
+use super::{Db, Store, db, values};
+use crate::error::Result;
+
+/// One link: the chain position, the audit entry, the hash after it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChainLink {
+    pub seq: i64,
+    pub audit_id: i64,
+    pub hash: String,
+}
+
+/// A signed checkpoint: the chain's hash after `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub time: i64,
+    pub signature: String,
+}
+
+const AUDIT_COLUMNS: &str = "a.id, a.time, a.actor_kind, a.actor_id, a.actor_name, a.token_id, \
+    a.action, a.target, a.outcome, a.detail";
+
+impl Store {
+    /// The last link of the chain, if any.
+    pub async fn chain_tail(&self) -> Result<Option<ChainLink>> {
+        Ok(on!(&*self.read, p => sqlx::query_as::<_, ChainLink>(
+            "SELECT seq, audit_id, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(p)
+            .await
+            .map_err(db)?))
+    }
+
+    /// Audit entries not chained yet, oldest first, from id `from` on. On PostgreSQL, entries
+    /// newer than `settle_ms` before `now` wait, so a slow transaction's entry (whose id may be
+    /// lower than a committed one's) is not skipped.
+    pub async fn unchained_audit(
+        &self,
+        from: i64,
+        now: i64,
+        settle_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>> {
+        let cutoff = match &*self.read {
+            Db::Sqlite(_) => i64::MAX,
+            Db::Postgres(_) => now - settle_ms,
+        };
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events a LEFT JOIN audit_chain c ON c.audit_id = a.id \
+             WHERE c.audit_id IS NULL AND a.id >= $1 AND a.time <= $2 ORDER BY a.id LIMIT $3"
+        );
+        Ok(on!(&*self.read, p => sqlx::query_as::<_, AuditRecord>(&sql)
+            .bind(from)
+            .bind(cutoff)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .map_err(db)?))
+    }
+
+    /// Appends links (and a checkpoint, if given) in one transaction.
+    pub async fn append_chain(
+        &self,
+        links: &[ChainLink],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for batch in links.chunks(1000) {
+            let sql = format!(
+                "INSERT INTO audit_chain (seq, audit_id, hash) VALUES {}",
+                values(batch.len(), 3, 1)
+            );
+            on!(&mut tx, t => {
+                let mut q = sqlx::query(&sql);
+                for l in batch {
+                    q = q.bind(l.seq).bind(l.audit_id).bind(&l.hash);
+                }
+                q.execute(&mut **t).await.map_err(db)?.rows_affected()
+            });
+        }
+        if let Some(c) = checkpoint {
+            on!(&mut tx, t => sqlx::query(
+                "INSERT INTO audit_checkpoints (seq, hash, time, signature) VALUES ($1, $2, $3, $4)")
+                .bind(c.seq)
+                .bind(&c.hash)
+                .bind(c.time)
+                .bind(&c.signature)
+                .execute(&mut **t)
+                .await
+                .map_err(db)?
+                .rows_affected());
+        }
+        tx.commit().await
+    }
+
+    /// Chain links from position `after` on, each with its audit entry (`None` if the entry is
+    /// gone), in chain order.
+    pub async fn list_chain(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(ChainLink, Option<AuditRecord>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            seq: i64,
+            audit_id: i64,
+            hash: String,
+            #[sqlx(flatten)]
+            entry: OptionalRecord,
+        }
+        #[derive(sqlx::FromRow)]
+        struct OptionalRecord {
+            id: Option<i64>,
+            time: Option<i64>,
+            actor_kind: Option<String>,
+            actor_id: Option<i64>,
+            actor_name: Option<String>,
+            token_id: Option<i64>,
+            action: Option<String>,
+            target: Option<String>,
+            outcome: Option<String>,
+            detail: Option<String>,
+        }
+        let sql = format!(
+            "SELECT c.seq, c.audit_id, c.hash, {AUDIT_COLUMNS} FROM audit_chain c \
+             LEFT JOIN audit_events a ON a.id = c.audit_id WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
+        );
+        let rows: Vec<Row> = on!(&*self.read, p => sqlx::query_as(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .map_err(db)?);
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let e = r.entry;
+                let entry = e.id.map(|id| AuditRecord {
+                    id,
+                    time: e.time.unwrap_or_default(),
+                    actor_kind: e.actor_kind.unwrap_or_default(),
+                    actor_id: e.actor_id,
+                    actor_name: e.actor_name.unwrap_or_default(),
+                    token_id: e.token_id,
+                    action: e.action.unwrap_or_default(),
+                    target: e.target.unwrap_or_default(),
+                    outcome: e.outcome.unwrap_or_default(),
+                    detail: e.detail.unwrap_or_default(),
+                });
+                (
+                    ChainLink {
+                        seq: r.seq,
+                        audit_id: r.audit_id,
+                        hash: r.hash,
+                    },
+                    entry,
+                )
+            })
+            .collect())
+    }
+
+    /// Audit entries with an id at or below `up_to` that are not in the chain (inserted after
+    /// chaining), the first few.
+    pub async fn unchained_below(&self, up_to: i64, limit: i64) -> Result<Vec<i64>> {
+        Ok(on!(&*self.read, p => sqlx::query_scalar(
+            "SELECT a.id FROM audit_events a LEFT JOIN audit_chain c ON c.audit_id = a.id \
+             WHERE c.audit_id IS NULL AND a.id <= $1 ORDER BY a.id LIMIT $2")
+            .bind(up_to)
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .map_err(db)?))
+    }
+
+    /// Every checkpoint, in chain order.
+    pub async fn list_checkpoints(&self) -> Result<Vec<Checkpoint>> {
+        Ok(on!(&*self.read, p => sqlx::query_as::<_, Checkpoint>(
+            "SELECT seq, hash, time, signature FROM audit_checkpoints ORDER BY seq")
+            .fetch_all(p)
+            .await
+            .map_err(db)?))
+    }
+}
