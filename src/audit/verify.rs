@@ -61,11 +61,25 @@ pub async fn verify(store: &Store, keys: &SecretBox) -> Result<Report> {
         checkpoints: checkpoints.len(),
         finding: None,
     };
-    let (mut after, mut hash, mut newest_id) = (0i64, GENESIS.to_string(), 0i64);
-    loop {
-        let page = store.list_chain(after, PAGE).await?;
-        if page.is_empty() {
+    let (mut hash, mut newest_id) = (GENESIS.to_string(), 0i64);
+    // Pages are read one ahead: the database builds the next while this one is hashed.
+    let mut next = Some(tokio::spawn({
+        let store = store.clone();
+        async move { store.list_chain(0, PAGE).await }
+    }));
+    while let Some(pending) = next.take() {
+        let page = pending
+            .await
+            .map_err(|e| crate::error::Error::internal(anyhow::anyhow!(e)))??;
+        let Some((last, _)) = page.last() else {
             break;
+        };
+        let after = last.seq;
+        if page.len() as i64 == PAGE {
+            let store = store.clone();
+            next = Some(tokio::spawn(
+                async move { store.list_chain(after, PAGE).await },
+            ));
         }
         for (link, entry) in &page {
             let Some(entry) = entry else {
@@ -99,7 +113,6 @@ pub async fn verify(store: &Store, keys: &SecretBox) -> Result<Report> {
             }
             newest_id = newest_id.max(link.audit_id);
             report.verified += 1;
-            after = link.seq;
         }
     }
     if let Some(cp) = cps.next() {

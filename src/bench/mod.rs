@@ -2,6 +2,7 @@
 //! temporary data folder and measure it from outside, so the figures include everything a user
 //! would see: HTTP, the database, git, process spawns. Each prints its figures beside the target.
 
+mod audit;
 mod load;
 mod scenarios;
 mod target;
@@ -43,6 +44,11 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         steps: usize,
     },
+    /// The audit trail: one audit row's cost, and `hangar audit verify` speed.
+    Audit {
+        #[arg(long, default_value_t = 200_000)]
+        entries: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -58,6 +64,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Concurrent { builds } => scenarios::concurrent(builds).await?,
         Bench::Idle => scenarios::idle().await?,
         Bench::Lint { steps } => scenarios::lint(steps).await?,
+        Bench::Audit { entries } => audit::run(entries).await?,
         Bench::All => {
             scenarios::idle().await?;
             scenarios::lint(200).await?;
@@ -66,6 +73,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             scenarios::webhooks(5, 64).await?;
             scenarios::concurrent(200).await?;
             scenarios::big_log(500).await?;
+            audit::run(200_000).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -63,3 +63,13 @@ impl Store {
             .map_err(db)?))
     }
 }
+
+impl Store {
+    /// Appends audit events that record no other change (an authorization denial, a failed
+    /// login), in one transaction.
+    pub async fn append_audit(&self, events: &[AuditEvent], now: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        append(&mut tx, now, events).await?;
+        tx.commit().await
+    }
+}
