@@ -10,11 +10,13 @@
 //! What does not live here: what the keys mean (`parse`).
 
 mod build;
+mod input;
 
 use saphyr_parser::{Event, Marker, Parser};
 
 use super::{Error, Position};
 use build::Builder;
+use input::ShortWindow;
 
 /// The largest configuration accepted, as Drone does.
 pub(crate) const MAX_INPUT_BYTES: usize = 10 * 1024 * 1024;
@@ -232,7 +234,7 @@ pub(crate) fn documents(text: &str) -> Result<Tree, Error> {
     }
     let text = truncate_at_document_end(text);
     let mut builder = Builder::sized_for(text.len());
-    let mut parser = Parser::new_from_str(text);
+    let mut parser = Parser::new(ShortWindow::new(text));
     while let Some(next) = parser.next_event() {
         let (event, span) = next
             .map_err(|e| Error::at(position(e.marker()), format!("invalid YAML: {}", e.info())))?;

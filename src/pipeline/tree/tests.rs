@@ -1,3 +1,4 @@
+use super::input::ShortWindow;
 use super::*;
 
 /// The keys of the first document's root mapping, in order.
@@ -87,5 +88,52 @@ fn a_document_end_marker_is_found_only_at_the_start_of_a_line() {
     assert_eq!(truncate_at_document_end("a: 1\n..."), "a: 1\n");
     for kept in ["a: ...\n", "a: 1\n....\n", "a: 1\n...x\n", "a: 1\n ...\n"] {
         assert_eq!(truncate_at_document_end(kept), kept);
+    }
+}
+
+/// Every event (or error) saphyr-parser gives for `text`, read through `input`.
+fn events<T: saphyr_parser::input::Input>(input: T) -> Vec<String> {
+    let mut parser = Parser::new(input);
+    let mut events = Vec::new();
+    while let Some(next) = parser.next_event() {
+        let failed = next.is_err();
+        events.push(format!("{next:?}"));
+        if failed || events.len() > 100_000 {
+            break;
+        }
+    }
+    events
+}
+
+#[test]
+fn the_short_window_input_reads_the_same_events_as_saphyrs_own() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pipelines");
+    let mut texts: Vec<String> = std::fs::read_dir(dir)
+        .expect("fixtures")
+        .map(|entry| std::fs::read_to_string(entry.expect("entry").path()).expect("readable"))
+        .collect();
+    // Scalars, keys, comments and block indentation on both sides of the window's length, with
+    // multi-byte characters where the window ends.
+    for len in [1, 29, 30, 31, 32, 33, 62, 63, 64, 127, 128, 129, 300] {
+        let word = "x".repeat(len);
+        let wide = "é".repeat(len);
+        let indent = " ".repeat(len.min(70));
+        texts.push(format!(
+            "{word}: {wide}\nk: {word} {wide} # {word}\n  more {word}\n\n  and {wide}\nl: [{word}, \"{wide}\", '{word}']\n"
+        ));
+        texts.push(format!(
+            "b: |\n{indent}{word}\n\n{indent} {wide}\nf: >-\n{indent}{wide}\n{indent}{word}\n"
+        ));
+        texts.push(format!("- {word}\n-\n{indent}{word}:\n{indent}- {wide}\n"));
+        texts.push(format!(
+            "a: {word}\tb\nc: {word}#not a comment\nd: {word}: e\n"
+        ));
+    }
+    for text in &texts {
+        assert_eq!(
+            events(ShortWindow::new(text)),
+            events(saphyr_parser::StrInput::new(text)),
+            "{text}"
+        );
     }
 }
