@@ -296,13 +296,12 @@ fn condition<'t>(node: Node<'t>, key: &str, cx: &mut Context<'t>) -> Result<Cond
     Ok(condition)
 }
 
-/// A list of globs. Every item must be a string before any is checked as a glob, so a list
-/// with both kinds of mistake reports the wrong type.
+/// A list of globs. A non-string item is reported before an invalid glob, wherever each is.
 fn patterns<'t>(node: Node<'t>, key: &str, cx: &mut Context<'t>) -> Result<Vec<String>, Error> {
     let mut patterns = Vec::with_capacity(list_len(node));
-    each_string(node, key, |pattern, _| patterns.push(pattern.to_owned()))?;
     let mut invalid = None;
     each_string(node, key, |pattern, pos| {
+        patterns.push(pattern.to_owned());
         if invalid.is_none()
             && let Err(why) = cx.check_pattern(pattern)
         {

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event, ScalarStyle, Span};
 
 use super::{
-    EntryData, Error, Kind, MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NODES, Node, NodeData, Position,
-    Slice, Tree, position,
+    EntryData, Error, Kind, MAX_DEPTH, MAX_EXPANDED_BYTES, MAX_NODES, Node, NodeData, Place,
+    Position, Slice, Tree, position, small,
 };
 
 /// What a subtree costs once every alias in it is expanded.
@@ -50,7 +50,7 @@ enum Frame {
         /// Where this mapping's `<<` values start in the builder's `merges`.
         merges: usize,
         /// The key read, waiting for its value: its text, position, and whether it is plain.
-        key: Option<(Slice, Position, bool)>,
+        key: Option<(Slice, Place, bool)>,
         weight: Weight,
     },
 }
@@ -59,7 +59,7 @@ enum Frame {
 pub(super) struct Builder {
     pub(super) tree: Tree,
     stack: Vec<Frame>,
-    items: Vec<usize>,
+    items: Vec<u32>,
     entries: Vec<EntryData>,
     /// Values of `<<` keys, applied when their mapping ends.
     merges: Vec<usize>,
@@ -70,10 +70,11 @@ pub(super) struct Builder {
 }
 
 impl Builder {
-    /// A builder whose vectors rarely grow for `len` bytes of typical pipeline YAML (about one
-    /// node per 8 bytes; none past the node budget).
+    /// A builder whose vectors do not grow for `len` bytes of pipeline YAML, which has about
+    /// one node per 8 bytes, one list item per 25 and one mapping entry per 20. Reserving more
+    /// than is used costs address space only: untouched pages are never mapped in.
     pub(super) fn sized_for(len: usize) -> Builder {
-        let nodes = (len / 8).min(MAX_NODES) + 1;
+        let nodes = (len / 4).min(MAX_NODES) + 1;
         Builder {
             tree: Tree {
                 nodes: Vec::with_capacity(nodes),
@@ -108,7 +109,7 @@ impl Builder {
                     })
                     .is_null()
                 {
-                    self.tree.roots.push(root);
+                    self.tree.roots.push(small(root));
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {
@@ -119,10 +120,7 @@ impl Builder {
                 };
                 self.spend(weight, pos)?;
                 let plain = style == ScalarStyle::Plain;
-                let slice = Slice {
-                    start: self.tree.text.len(),
-                    len: text.len(),
-                };
+                let slice = Slice::new(self.tree.text.len(), text.len());
                 self.tree.text.push_str(&text);
                 let id = self.push(pos, Kind::Scalar { text: slice, plain }, anchor);
                 self.finish(id, weight, anchor, plain)?;
@@ -168,10 +166,10 @@ impl Builder {
                         start,
                         weight,
                     } => {
-                        let items = Slice {
-                            start: self.tree.items.len(),
-                            len: self.items.len().saturating_sub(start),
-                        };
+                        let items = Slice::new(
+                            self.tree.items.len(),
+                            self.items.len().saturating_sub(start),
+                        );
                         self.tree.items.extend(self.items.drain(start..));
                         (pos, Kind::Seq(items), weight, anchor)
                     }
@@ -194,7 +192,7 @@ impl Builder {
 
     fn push(&mut self, pos: Position, kind: Kind, anchor: usize) -> usize {
         self.tree.nodes.push(NodeData {
-            pos,
+            pos: Place::new(pos),
             kind,
             anchored: anchor != 0,
         });
@@ -254,7 +252,7 @@ impl Builder {
             None => self.root = Some(id),
             Some(Frame::Seq { weight: w, .. }) => {
                 w.add_child(weight);
-                self.items.push(id);
+                self.items.push(small(id));
             }
             Some(Frame::Map { key, weight: w, .. }) => {
                 w.add_child(weight);
@@ -263,7 +261,7 @@ impl Builder {
                     None => {
                         let Kind::Scalar { text, .. } = node.kind else {
                             return Err(Error::at(
-                                node.pos,
+                                node.pos.position(),
                                 "mapping keys must be strings, not lists or mappings",
                             ));
                         };
@@ -276,7 +274,7 @@ impl Builder {
                             self.entries.push(EntryData {
                                 key: text,
                                 key_pos,
-                                value: id,
+                                value: small(id),
                             });
                         }
                     }
@@ -304,7 +302,7 @@ impl Builder {
             let key = &text[entry.key.range()];
             if !keys.insert(text, &entries[first..], key) {
                 return Err(Error::at(
-                    entry.key_pos,
+                    entry.key_pos.position(),
                     format!("key `{key}` is written twice in this mapping"),
                 ));
             }
@@ -312,14 +310,16 @@ impl Builder {
         }
         self.entries.truncate(start);
         for &source in self.merges.get(merges..).unwrap_or_default() {
+            let one = [small(source)];
             let sources = match nodes[source].kind {
                 Kind::Seq(list) => &items[list.range()],
-                Kind::Map(_) | Kind::Scalar { .. } => std::slice::from_ref(&source),
+                Kind::Map(_) | Kind::Scalar { .. } => &one[..],
             };
             for &source in sources {
-                let Kind::Map(merged) = nodes[source].kind else {
+                let source = &nodes[source as usize];
+                let Kind::Map(merged) = source.kind else {
                     return Err(Error::at(
-                        nodes[source].pos,
+                        source.pos.position(),
                         "`<<` merges only mappings (or a list of mappings)",
                     ));
                 };
@@ -332,10 +332,7 @@ impl Builder {
             }
         }
         self.merges.truncate(merges);
-        Ok(Slice {
-            start: first,
-            len: entries.len() - first,
-        })
+        Ok(Slice::new(first, entries.len() - first))
     }
 }
 
