@@ -172,6 +172,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `hangar lint`: parse and lint a file; print errors as `file:line:column`.
 pub fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow::Result<ExitCode> {
+    lint_then(file, format, trusted, |ok| {
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
+/// Like [`lint`], handing whether the file passed to `done` while the parsed file is still
+/// alive: a caller that ends the process in `done` never pays for freeing it.
+pub fn lint_then<R>(
+    file: &std::path::Path,
+    format: LintFormat,
+    trusted: bool,
+    done: impl FnOnce(bool) -> R,
+) -> anyhow::Result<R> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file.display();
@@ -182,7 +199,7 @@ pub fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow
                 "{name}:{}:{}: error: {}",
                 e.pos.line, e.pos.column, e.message
             );
-            return Ok(ExitCode::FAILURE);
+            return Ok(done(false));
         }
     };
     for w in &manifest.warnings {
@@ -196,7 +213,7 @@ pub fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow
             "{name}:{}:{}: error: {}",
             e.pos.line, e.pos.column, e.message
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(done(false));
     }
     match format {
         LintFormat::Json => println!(
@@ -205,7 +222,7 @@ pub fn lint(file: &std::path::Path, format: LintFormat, trusted: bool) -> anyhow
         ),
         LintFormat::Text => println!("{name}: ok ({} pipelines)", manifest.pipelines.len()),
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(done(true))
 }
 
 async fn audit_verify(config: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {

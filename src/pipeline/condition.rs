@@ -99,7 +99,7 @@ fn glob(pattern: &str) -> Result<Glob, globset::Error> {
         .build()
 }
 
-fn is_literal(pattern: &str) -> bool {
+pub(crate) fn is_literal(pattern: &str) -> bool {
     !pattern.contains(['*', '?', '[', ']', '{', '}', '\\'])
 }
 

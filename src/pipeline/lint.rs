@@ -8,7 +8,7 @@
 
 use std::collections::HashSet;
 
-use super::plan::topological_order;
+use super::plan::order;
 use super::{Error, Manifest, Pipeline, PipelineType, Step};
 
 /// Checks `manifest`; the first error in file order.
@@ -61,13 +61,13 @@ fn pipelines(manifest: &Manifest, errors: &mut Vec<Error>) {
             }
         }
     }
-    let graph: Vec<(String, Vec<String>)> = manifest
+    let graph: Vec<(&str, &[String])> = manifest
         .pipelines
         .iter()
-        .map(|p| (p.name.clone(), p.depends_on.clone()))
+        .map(|p| (p.name.as_str(), p.depends_on.as_slice()))
         .collect();
-    if let Err(e) = topological_order(&graph) {
-        let names: Vec<&str> = e.cycle.iter().map(|&i| graph[i].0.as_str()).collect();
+    if let Err(e) = order(&graph) {
+        let names: Vec<&str> = e.cycle.iter().map(|&i| graph[i].0).collect();
         if let Some(&first) = e.cycle.first() {
             errors.push(Error::at(
                 manifest.pipelines[first].name_pos,
@@ -170,9 +170,9 @@ fn steps(p: &Pipeline, errors: &mut Vec<Error>) {
             }
         }
     }
-    let graph = p.resolved_steps();
-    if let Err(e) = topological_order(&graph) {
-        let names: Vec<&str> = e.cycle.iter().map(|&i| graph[i].0.as_str()).collect();
+    let graph = p.step_graph();
+    if let Err(e) = order(&graph) {
+        let names: Vec<&str> = e.cycle.iter().map(|&i| graph[i].0).collect();
         if let Some(&first) = e.cycle.first() {
             errors.push(Error::at(
                 p.steps[first].name_pos,

@@ -8,43 +8,43 @@
 mod step;
 mod value;
 
-use std::rc::Rc;
-
-use super::tree::{self, Entry, Node, Value};
-use super::{CloneSettings, Error, Manifest, Pipeline, PipelineType, Platform, Warning, Workspace};
-use value::{boolean, count, entries, plain_map, string, strings, strings_at};
+use super::condition::{check_pattern, is_literal};
+use super::tree::{self, Entries, Entry, Items, Node, Value};
+use super::{
+    CloneSettings, Error, Manifest, Pipeline, PipelineType, Platform, Position, Warning, Workspace,
+};
+use value::{boolean, count, entries, plain_map, string, strings, strings_at, text};
 
 /// Parses a `.drone.yml` file: every `kind: pipeline` document, in file order.
 ///
 /// Fails on the first YAML error, missing or unknown `kind`, or value of the wrong type; never
 /// panics, whatever the input.
 pub fn parse(text: &str) -> Result<Manifest, Error> {
-    let mut manifest = Manifest::default();
-    for root in tree::documents(text)?.into_iter().flatten() {
-        let Value::Map(fields) = &root.value else {
+    let tree = tree::documents(text)?;
+    let mut cx = Context::default();
+    let mut pipelines = Vec::new();
+    for root in tree.documents() {
+        let Value::Map(fields) = root.value() else {
             return Err(Error::at(
-                root.pos,
+                root.pos(),
                 "a document must be a mapping of keys (`kind: pipeline`, `name: ...`)",
             ));
         };
-        let Some(kind) = fields.iter().find(|e| e.key == "kind") else {
-            return Err(Error::at(root.pos, "missing kind attribute"));
+        let Some(kind) = fields.get("kind") else {
+            return Err(Error::at(root.pos(), "missing kind attribute"));
         };
-        match string(&kind.value, "kind")?.as_str() {
-            "pipeline" => {
-                let pipeline = pipeline(&root, fields, &mut manifest.warnings)?;
-                manifest.pipelines.push(pipeline);
-            }
+        match value::text(kind.value, "kind")? {
+            "pipeline" => pipelines.push(pipeline(root, fields, &mut cx)?),
             // Read by other parts of Drone (secrets, signatures, registries, cron jobs) or by
             // its template converter; nothing here for a stage.
             "secret" | "signature" | "registry" | "cron" => {}
-            "template" => manifest.warnings.push(Warning {
-                pos: kind.value.pos,
-                message: "`kind: template` documents are not supported; document ignored".into(),
-            }),
+            "template" => cx.warn(
+                kind.value.pos(),
+                "`kind: template` documents are not supported; document ignored".into(),
+            ),
             other => {
                 return Err(Error::at(
-                    kind.value.pos,
+                    kind.value.pos(),
                     format!(
                         "unknown kind `{other}` (expected pipeline, secret, signature, registry, cron or template)"
                     ),
@@ -52,7 +52,51 @@ pub fn parse(text: &str) -> Result<Manifest, Error> {
             }
         }
     }
-    Ok(manifest)
+    Ok(Manifest {
+        pipelines,
+        warnings: cx.warnings,
+    })
+}
+
+/// What reading a file gathers besides the pipelines: the warnings, and the globs already
+/// found valid (a file repeats the same few, and checking one compiles it).
+#[derive(Default)]
+struct Context<'t> {
+    warnings: Vec<Warning>,
+    globs: Vec<&'t str>,
+}
+
+impl<'t> Context<'t> {
+    /// Globs remembered: a file has a few distinct ones; past that, each is checked anew.
+    const GLOBS: usize = 32;
+
+    fn warn(&mut self, pos: Position, message: String) {
+        self.warnings.push(Warning { pos, message });
+    }
+
+    /// Warns of an unknown key, unless its value carries an anchor: a key such as `x-defaults:
+    /// &defaults` is there to be merged elsewhere, which Drone allows.
+    fn unknown(&mut self, entry: Entry<'_>, within: &str) {
+        if entry.value.anchored() {
+            return;
+        }
+        self.warn(
+            entry.key_pos,
+            format!("unknown key `{}` in {within}", entry.key),
+        );
+    }
+
+    /// Whether `pattern` is a valid glob, so that a typo is reported where it is written.
+    fn check_pattern(&mut self, pattern: &'t str) -> Result<(), String> {
+        if is_literal(pattern) || self.globs.contains(&pattern) {
+            return Ok(());
+        }
+        check_pattern(pattern)?;
+        if self.globs.len() < Self::GLOBS {
+            self.globs.push(pattern);
+        }
+        Ok(())
+    }
 }
 
 /// Keys Drone's runners read that Hangar accepts without using: ssh `server`, the kubernetes
@@ -70,62 +114,66 @@ const ACCEPTED_PIPELINE_KEYS: &[&str] = &[
     "pool",
 ];
 
-fn pipeline(root: &Node, fields: &[Entry], warnings: &mut Vec<Warning>) -> Result<Pipeline, Error> {
+fn pipeline<'t>(
+    root: Node<'t>,
+    fields: Entries<'t>,
+    cx: &mut Context<'t>,
+) -> Result<Pipeline, Error> {
     let mut p = Pipeline {
-        pos: root.pos,
-        name_pos: root.pos,
-        os_pos: root.pos,
-        arch_pos: root.pos,
+        pos: root.pos(),
+        name_pos: root.pos(),
+        os_pos: root.pos(),
+        arch_pos: root.pos(),
         ..Pipeline::default()
     };
-    for entry in fields {
-        let node = &entry.value;
-        match entry.key.as_str() {
+    for entry in fields.iter() {
+        let node = entry.value;
+        match entry.key {
             "kind" => {}
-            "type" => p.pipeline_type = pipeline_type(&string(node, "type")?),
+            "type" => p.pipeline_type = pipeline_type(text(node, "type")?),
             "name" => {
                 p.name = string(node, "name")?;
-                p.name_pos = node.pos;
+                p.name_pos = node.pos();
             }
-            "platform" => platform(node, &mut p, warnings)?,
+            "platform" => platform(node, &mut p, cx)?,
             "node" => p.node = plain_map(node, "node")?,
             "concurrency" => {
-                for e in entries(node, "concurrency")? {
-                    match e.key.as_str() {
-                        "limit" => p.concurrency = count(&e.value, "limit")?,
-                        _ => unknown(warnings, e, "concurrency"),
+                for e in entries(node, "concurrency")?.iter() {
+                    match e.key {
+                        "limit" => p.concurrency = count(e.value, "limit")?,
+                        _ => cx.unknown(e, "concurrency"),
                     }
                 }
             }
-            "depends_on" => {
-                (p.depends_on, p.depends_on_pos) =
-                    strings_at(node, "depends_on")?.into_iter().unzip();
-            }
-            "trigger" => p.trigger = value::conditions(node, "trigger", warnings)?,
-            "clone" => p.clone = clone(node, warnings)?,
-            "workspace" => p.workspace = workspace(node, warnings)?,
+            "depends_on" => (p.depends_on, p.depends_on_pos) = strings_at(node, "depends_on")?,
+            "trigger" => p.trigger = value::conditions(node, "trigger", cx)?,
+            "clone" => p.clone = clone(node, cx)?,
+            "workspace" => p.workspace = workspace(node, cx)?,
             "environment" => p.environment = plain_map(node, "environment")?,
             "steps" => {
-                for item in list(node, "steps", "a list of steps")? {
-                    p.steps
-                        .push(step::step(item, &mut p.trusted_only, warnings)?);
+                let items = list(node, "steps", "a list of steps")?;
+                p.steps.reserve_exact(items.len());
+                for item in items.iter() {
+                    p.steps.push(step::step(item, &mut p.trusted_only, cx)?);
                 }
             }
             "services" => {
-                for item in list(node, "services", "a list of services")? {
-                    p.services
-                        .push(step::step(item, &mut p.trusted_only, warnings)?);
+                let items = list(node, "services", "a list of services")?;
+                p.services.reserve_exact(items.len());
+                for item in items.iter() {
+                    p.services.push(step::step(item, &mut p.trusted_only, cx)?);
                 }
             }
             "volumes" => {
-                p.volumes = list(node, "volumes", "a list of volumes")?
-                    .iter()
-                    .map(|v| step::volume(v, &mut p.trusted_only, warnings))
-                    .collect::<Result<_, _>>()?;
+                let items = list(node, "volumes", "a list of volumes")?;
+                p.volumes = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    p.volumes.push(step::volume(item, &mut p.trusted_only, cx)?);
+                }
             }
             "image_pull_secrets" => p.image_pull_secrets = strings(node, "image_pull_secrets")?,
             k if ACCEPTED_PIPELINE_KEYS.contains(&k) => {}
-            _ => unknown(warnings, entry, "pipeline"),
+            _ => cx.unknown(entry, "pipeline"),
         }
     }
     if p.name.is_empty() {
@@ -145,81 +193,68 @@ fn pipeline_type(text: &str) -> PipelineType {
 }
 
 /// `platform:`; an empty or absent value keeps Drone's default (`linux`, `amd64`).
-fn platform(node: &Node, p: &mut Pipeline, warnings: &mut Vec<Warning>) -> Result<(), Error> {
-    let defaults = Platform::default();
-    for e in entries(node, "platform")? {
-        let text = string(&e.value, &e.key)?;
-        match e.key.as_str() {
+fn platform<'t>(node: Node<'t>, p: &mut Pipeline, cx: &mut Context<'t>) -> Result<(), Error> {
+    for e in entries(node, "platform")?.iter() {
+        let text = text(e.value, e.key)?;
+        match e.key {
             "os" => {
                 p.platform.os = if text.is_empty() {
-                    defaults.os.clone()
+                    Platform::default().os
                 } else {
-                    text
+                    text.to_owned()
                 };
-                p.os_pos = e.value.pos;
+                p.os_pos = e.value.pos();
             }
             "arch" => {
                 p.platform.arch = if text.is_empty() {
-                    defaults.arch.clone()
+                    Platform::default().arch
                 } else {
-                    text
+                    text.to_owned()
                 };
-                p.arch_pos = e.value.pos;
+                p.arch_pos = e.value.pos();
             }
-            "variant" => p.platform.variant = text,
-            "version" => p.platform.version = text,
-            _ => unknown(warnings, e, "platform"),
+            "variant" => p.platform.variant = text.to_owned(),
+            "version" => p.platform.version = text.to_owned(),
+            _ => cx.unknown(e, "platform"),
         }
     }
     Ok(())
 }
 
-fn clone(node: &Node, warnings: &mut Vec<Warning>) -> Result<CloneSettings, Error> {
+fn clone<'t>(node: Node<'t>, cx: &mut Context<'t>) -> Result<CloneSettings, Error> {
     let mut clone = CloneSettings::default();
-    for e in entries(node, "clone")? {
-        match e.key.as_str() {
-            "disable" => clone.disable = boolean(&e.value, "disable")?,
-            "depth" => clone.depth = count(&e.value, "depth")?,
-            "retries" => clone.retries = count(&e.value, "retries")?,
-            "skip_verify" => clone.skip_verify = boolean(&e.value, "skip_verify")?,
-            "trace" => clone.trace = boolean(&e.value, "trace")?,
-            _ => unknown(warnings, e, "clone"),
+    for e in entries(node, "clone")?.iter() {
+        match e.key {
+            "disable" => clone.disable = boolean(e.value, "disable")?,
+            "depth" => clone.depth = count(e.value, "depth")?,
+            "retries" => clone.retries = count(e.value, "retries")?,
+            "skip_verify" => clone.skip_verify = boolean(e.value, "skip_verify")?,
+            "trace" => clone.trace = boolean(e.value, "trace")?,
+            _ => cx.unknown(e, "clone"),
         }
     }
     Ok(clone)
 }
 
-fn workspace(node: &Node, warnings: &mut Vec<Warning>) -> Result<Workspace, Error> {
+fn workspace<'t>(node: Node<'t>, cx: &mut Context<'t>) -> Result<Workspace, Error> {
     let mut workspace = Workspace::default();
-    for e in entries(node, "workspace")? {
-        match e.key.as_str() {
-            "base" => workspace.base = string(&e.value, "base")?,
-            "path" => workspace.path = string(&e.value, "path")?,
-            _ => unknown(warnings, e, "workspace"),
+    for e in entries(node, "workspace")?.iter() {
+        match e.key {
+            "base" => workspace.base = string(e.value, "base")?,
+            "path" => workspace.path = string(e.value, "path")?,
+            _ => cx.unknown(e, "workspace"),
         }
     }
     Ok(workspace)
 }
 
 /// The items of a list-valued key (`steps`, `services`, `volumes`); null is an empty list.
-fn list<'a>(node: &'a Node, key: &str, expected: &str) -> Result<&'a [Rc<Node>], Error> {
-    match &node.value {
+fn list<'t>(node: Node<'t>, key: &str, expected: &str) -> Result<Items<'t>, Error> {
+    match node.value() {
         Value::Seq(items) => Ok(items),
-        _ if node.is_null() => Ok(&[]),
-        _ => Err(Error::at(node.pos, format!("`{key}` must be {expected}"))),
+        _ if node.is_null() => Ok(Items::empty(node)),
+        _ => Err(Error::at(node.pos(), format!("`{key}` must be {expected}"))),
     }
-}
-
-/// Warns of an unknown key, unless its value carries an anchor: a key such as `x-defaults:
-/// &defaults` is there to be merged elsewhere, which Drone allows.
-fn unknown(warnings: &mut Vec<Warning>, entry: &Entry, within: &str) {
-    if entry.value.anchored {
-        return;
-    }
-    warnings.push(Warning {
-        pos: entry.key_pos,
-        message: format!("unknown key `{}` in {within}", entry.key),
-    });
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //!
 //! What does not live here: checking that the graph is sound (`lint`), running it (`runner`).
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -64,29 +65,43 @@ impl Pipeline {
     /// lists unless the clone is disabled (and a step took the name), since the clone always
     /// runs first.
     pub fn resolved_steps(&self) -> Vec<(String, Vec<String>)> {
+        self.step_graph()
+            .into_iter()
+            .map(|(name, deps)| (name.to_string(), deps.into_owned()))
+            .collect()
+    }
+
+    /// [`Pipeline::resolved_steps`], borrowed from the pipeline: `lint` orders every file's
+    /// steps, and copying them for that is most of its work.
+    pub(crate) fn step_graph(&self) -> Vec<(&str, Cow<'_, [String]>)> {
         if self.is_graph() {
             let implicit_clone = !self.clone.disable;
             return self
                 .steps
                 .iter()
                 .map(|s| {
-                    let deps = s
-                        .depends_on
-                        .iter()
-                        .filter(|d| !(implicit_clone && *d == "clone"))
-                        .cloned()
-                        .collect();
-                    (s.name.clone(), deps)
+                    let deps = if implicit_clone && s.depends_on.iter().any(|d| d == "clone") {
+                        Cow::Owned(
+                            s.depends_on
+                                .iter()
+                                .filter(|d| *d != "clone")
+                                .cloned()
+                                .collect(),
+                        )
+                    } else {
+                        Cow::Borrowed(s.depends_on.as_slice())
+                    };
+                    (s.name.as_str(), deps)
                 })
                 .collect();
         }
-        let mut previous: Option<&str> = None;
+        let mut previous: Option<&String> = None;
         self.steps
             .iter()
             .map(|s| {
-                let deps = previous.map(|p| vec![p.to_string()]).unwrap_or_default();
+                let deps = previous.map_or(&[][..], std::slice::from_ref);
                 previous = Some(&s.name);
-                (s.name.clone(), deps)
+                (s.name.as_str(), Cow::Borrowed(deps))
             })
             .collect()
     }
@@ -104,16 +119,26 @@ pub struct TopologicalError {
 /// not in `nodes` are ignored (`lint` reports them); of two nodes with one name, the first
 /// takes it.
 pub fn topological_order(nodes: &[(String, Vec<String>)]) -> Result<Vec<usize>, TopologicalError> {
+    order(nodes)
+}
+
+/// [`topological_order`] over names however they are held (borrowed, for `lint`).
+pub(crate) fn order<N, D, S>(nodes: &[(N, D)]) -> Result<Vec<usize>, TopologicalError>
+where
+    N: AsRef<str>,
+    D: AsRef<[S]>,
+    S: AsRef<str>,
+{
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(nodes.len());
     for (i, (name, _)) in nodes.iter().enumerate() {
-        index.entry(name.as_str()).or_insert(i);
+        index.entry(name.as_ref()).or_insert(i);
     }
     // For each node, the nodes waiting for it, and how many nodes each still waits for.
     let mut waiting: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     let mut pending: Vec<usize> = vec![0; nodes.len()];
     for (i, (_, deps)) in nodes.iter().enumerate() {
-        for dep in deps {
-            if let Some(&d) = index.get(dep.as_str()) {
+        for dep in deps.as_ref() {
+            if let Some(&d) = index.get(dep.as_ref()) {
                 waiting[d].push(i);
                 pending[i] += 1;
             }
@@ -143,8 +168,8 @@ pub fn topological_order(nodes: &[(String, Vec<String>)]) -> Result<Vec<usize>, 
 
 /// Every node left with `pending > 0` waits for another such node, so walking from the first
 /// of them along those edges must come back to a node already seen: that loop is a cycle.
-fn find_cycle(
-    nodes: &[(String, Vec<String>)],
+fn find_cycle<N, D: AsRef<[S]>, S: AsRef<str>>(
+    nodes: &[(N, D)],
     index: &HashMap<&str, usize>,
     pending: &[usize],
 ) -> Vec<usize> {
@@ -162,8 +187,9 @@ fn find_cycle(
         path.push(current);
         let next = nodes[current]
             .1
+            .as_ref()
             .iter()
-            .find_map(|dep| index.get(dep.as_str()).copied().filter(|&d| pending[d] > 0));
+            .find_map(|dep| index.get(dep.as_ref()).copied().filter(|&d| pending[d] > 0));
         match next {
             Some(next) => current = next,
             // Unreachable by the invariant above; return what was walked rather than loop.
