@@ -7,4 +7,5 @@ mod builds;
 mod cli;
 mod crash;
 mod store;
+mod tokens;
 mod webhooks;
