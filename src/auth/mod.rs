@@ -6,8 +6,9 @@
 //!    token, or a foreign string that is not the bootstrap token, is refused without a lookup;
 //! 2. a bounded in-memory cache maps the token's SHA-256 to its identity. An entry is trusted
 //!    for [`FRESH_MS`] (the bound on how stale a change made by *another* server on the same
-//!    database can be seen here); the token's own expiry is checked on every hit, so an expired
-//!    token fails at its expiry time even when cached;
+//!    database can be seen here); then one request asks the store again while the others go on
+//!    with the entry. The token's own expiry is checked on every hit, so an expired token fails
+//!    at its expiry time even when cached;
 //! 3. changes made through this server drop entries at once, by token id or by user id
 //!    ([`Authenticator::forget_token`], [`Authenticator::forget_user`]): the writes in
 //!    `credentials.rs` do so after they commit; any other code that revokes a token or changes a
@@ -32,7 +33,7 @@ use crate::domain::{TokenId, UserId};
 use crate::error::Result;
 use crate::store::{Identity, Store, TokenUse};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -52,6 +53,9 @@ struct Entry {
     fresh_until: i64,
     /// The last use recorded (or sent to be recorded).
     last_used: AtomicI64,
+    /// Set by the one request that asks the store again once the entry is no longer fresh;
+    /// meanwhile the others keep using it (for at most another [`FRESH_MS`]).
+    refreshing: AtomicBool,
 }
 
 /// Resolves bearer tokens to identities, and issues and revokes them (`credentials.rs`).
@@ -120,7 +124,13 @@ impl Authenticator {
                 self.drop_entry(&digest);
                 return Ok(None);
             }
-            if entry.fresh_until > now {
+            // Only once the entry is stale: the first request claims the refresh (swap returns
+            // false), the others see it claimed and go on.
+            let fresh = entry.fresh_until > now;
+            let refreshed_elsewhere = !fresh
+                && entry.fresh_until + FRESH_MS > now
+                && entry.refreshing.swap(true, Ordering::AcqRel);
+            if fresh || refreshed_elsewhere {
                 self.note_use(entry, now);
                 return Ok(Some(entry.identity.clone()));
             }
@@ -140,6 +150,7 @@ impl Authenticator {
             identity: identity.clone(),
             fresh_until: now + FRESH_MS,
             last_used: AtomicI64::new(last_used),
+            refreshing: AtomicBool::new(false),
         });
         self.note_use(&entry, now);
         if let Ok(mut cache) = self.cache.write()

@@ -254,3 +254,52 @@ where
     }
     panic!("never got {want:?}; last {:?}", probe().await);
 }
+
+#[tokio::test]
+async fn a_stale_entry_is_looked_up_again_by_one_request_while_the_others_go_on() {
+    let f = fixture().await;
+    let bob = person(&f, "bob").await;
+    let t = pat(&f, &bob, 3600).await;
+    assert!(
+        f.auth
+            .authenticate(t.secret.expose())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    f.clock.advance_ms(FRESH_MS);
+    // The first request after the entry went stale claims the refresh and reads the store.
+    let digest = token::digest(t.secret.expose());
+    let entry = |f: &Fixture| {
+        f.auth
+            .cache
+            .read()
+            .expect("lock")
+            .get(&digest)
+            .cloned()
+            .expect("cached")
+    };
+    assert!(!entry(&f).refreshing.load(Ordering::Acquire));
+    assert!(
+        f.auth
+            .authenticate(t.secret.expose())
+            .await
+            .expect("ok")
+            .is_some()
+    );
+    assert_eq!(entry(&f).fresh_until, START + 2 * FRESH_MS, "refreshed");
+    // A claimed refresh lets the others use the stale entry, without the store.
+    f.clock.advance_ms(FRESH_MS);
+    entry(&f).refreshing.store(true, Ordering::Release);
+    f.store.close().await;
+    assert!(
+        f.auth
+            .authenticate(t.secret.expose())
+            .await
+            .expect("stale")
+            .is_some()
+    );
+    // Never beyond one more freshness period.
+    f.clock.advance_ms(FRESH_MS);
+    assert!(f.auth.authenticate(t.secret.expose()).await.is_err());
+}

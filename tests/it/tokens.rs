@@ -293,6 +293,21 @@ async fn drone_clients_find_their_user_endpoints_and_shapes() {
     assert_eq!(whoami(&app, &rotated).await, 200);
     assert_eq!(whoami(&app, &bot_token).await, 401);
 
+    // Drone's CLI posts a whole User object; what is not the caller's to set is ignored.
+    let drone_cli_body = json!({
+        "id": 0, "login": "drone-made", "email": "", "avatar_url": "", "active": false,
+        "admin": false, "machine": true, "syncing": false, "synced": 0, "created": 0,
+        "updated": 0, "last_login": 0, "token": ""
+    });
+    let (status, made) = app
+        .call(Method::POST, "/api/users", Some(drone_cli_body))
+        .await;
+    assert_eq!((status, &made["active"]), (200, &json!(true)), "{made}");
+    let (status, _) = app
+        .call(Method::DELETE, "/api/users/drone-made", None)
+        .await;
+    assert_eq!(status, 204);
+
     let users = app.get("/api/users").await;
     let logins: Vec<&str> = users
         .as_array()
@@ -300,7 +315,7 @@ async fn drone_clients_find_their_user_endpoints_and_shapes() {
         .iter()
         .filter_map(|u| u["login"].as_str())
         .collect();
-    assert_eq!(logins, ["alice", "bootstrap-admin", "ci-bot"]);
+    assert_eq!(logins, ["alice", "bootstrap-admin", "ci-bot", "drone-made"]);
     assert_eq!(app.get("/api/users/alice").await["login"], "alice");
     assert_eq!(
         app.call(Method::GET, "/api/users/nobody", None).await.0,

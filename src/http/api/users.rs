@@ -15,9 +15,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// The body of `POST /api/users`, as Drone's.
+/// The body of `POST /api/users`. Drone's CLI sends a whole User object; its other fields (id,
+/// avatar, timestamps...) are not the caller's to set and are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Create {
     login: String,
     #[serde(default)]
@@ -31,9 +31,8 @@ pub struct Create {
     token: Option<String>,
 }
 
-/// The body of `PATCH /api/users/{login}`.
+/// The body of `PATCH /api/users/{login}`. As with Drone, other fields are ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Update {
     admin: Option<bool>,
     active: Option<bool>,
