@@ -8,4 +8,5 @@ mod cli;
 mod crash;
 mod store;
 mod tokens;
+mod users;
 mod webhooks;
