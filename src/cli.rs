@@ -1,5 +1,8 @@
-//! The command line: `hangar server | migrate | lint | repo | build | bench`. Client commands
-//! (`repo`, `build`) call a running server's API; `migrate` and `lint` work without one.
+//! The command line: `hangar server | migrate | lint | repo | build | token | bench`. Client
+//! commands (`repo`, `build`, `token`) call a running server's API; `migrate` and `lint` work
+//! without one.
+
+mod token;
 
 use crate::client::Client;
 use crate::config::Config;
@@ -48,6 +51,9 @@ pub enum Command {
     /// The audit trail (opens the database with the server's configuration).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Your API tokens (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Benchmarks of a real server process (see README).
     #[command(subcommand)]
     Bench(crate::bench::Bench),
@@ -166,6 +172,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repo(cmd) => repo(cmd).await,
         Command::Build(cmd) => build(cmd).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(cli.config.as_deref()).await,
+        Command::Token(cmd) => token::run(cmd).await,
         Command::Bench(b) => crate::bench::run(b).await,
     }
 }

@@ -3,7 +3,7 @@
 
 /// The audit trail's chain and its verification.
 pub mod audit;
-/// Who is calling: API tokens and their cache.
+/// Who is calling: API tokens (format, cache), issuing and revoking them.
 pub mod auth;
 /// Benchmarks of a real server process (`hangar bench`).
 pub mod bench;

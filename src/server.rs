@@ -118,7 +118,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     ));
     let trigger_handle = trigger.clone();
     let app = Arc::new(App {
-        auth: Authenticator::new(store.clone(), clock.clone()),
+        auth: Authenticator::start(store.clone(), clock.clone(), &config),
         config: config.clone(),
         store: store.clone(),
         clock,

@@ -1,10 +1,10 @@
-//! A small HTTP/1.1 load generator for floods of webhooks: many keep-alive connections, each
-//! sending prepared requests back to back and reading just the status line and body length.
-//! Lighter than a general client, so on a shared 2-core machine more of the CPU is left for the
-//! server under test.
+//! A small HTTP/1.1 load generator for floods of requests (webhooks, API reads): many keep-alive
+//! connections, each sending prepared requests back to back and reading just the status line
+//! and body length, timing each answer. Lighter than a general client, so on a shared 2-core
+//! machine more of the CPU is left for the server under test.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,6 +15,35 @@ pub struct Tally {
     pub ok: AtomicU64,
     pub unauthorized: AtomicU64,
     pub other: AtomicU64,
+    /// How long each answered request took, in microseconds.
+    pub latencies_us: Mutex<Vec<f64>>,
+}
+
+impl Tally {
+    /// Every answer, whatever its status.
+    pub fn answered(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+            + self.unauthorized.load(Ordering::Relaxed)
+            + self.other.load(Ordering::Relaxed)
+    }
+
+    /// The `q`-quantile of the answer times, in milliseconds.
+    pub fn latency_ms(&self, q: f64) -> f64 {
+        match self.latencies_us.lock() {
+            Ok(mut l) => super::quantile(&mut l, q) / 1000.0,
+            Err(_) => f64::NAN,
+        }
+    }
+}
+
+/// Raw bytes of a GET request.
+pub fn get(host: &str, path: &str, headers: &[(String, String)]) -> Vec<u8> {
+    let mut out = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n").into_bytes();
+    for (k, v) in headers {
+        out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// Raw bytes of one request.
@@ -86,18 +115,28 @@ where
             };
             let _ = stream.set_nodelay(true);
             let mut buf = Vec::with_capacity(8192);
+            let mut times = Vec::with_capacity(1 << 16);
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let req = make(n);
+                let sent = Instant::now();
                 if stream.write_all(&req).await.is_err() {
                     break;
                 }
-                match read_response(&mut stream, &mut buf).await {
+                let answer = read_response(&mut stream, &mut buf).await;
+                times.push(sent.elapsed().as_secs_f64() * 1e6);
+                match answer {
                     Ok(s) if (200..300).contains(&s) => tally.ok.fetch_add(1, Ordering::Relaxed),
                     Ok(401) => tally.unauthorized.fetch_add(1, Ordering::Relaxed),
                     Ok(_) => tally.other.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => break,
+                    Err(_) => {
+                        times.pop();
+                        break;
+                    }
                 };
+            }
+            if let Ok(mut all) = tally.latencies_us.lock() {
+                all.extend(times);
             }
         }));
     }

@@ -6,6 +6,7 @@ mod audit;
 mod load;
 mod scenarios;
 mod target;
+mod user_api;
 
 use std::process::ExitCode;
 
@@ -49,6 +50,13 @@ pub enum Bench {
         #[arg(long, default_value_t = 200_000)]
         entries: usize,
     },
+    /// `/healthz` against `GET /api/user` with a personal access token, on one server.
+    UserApi {
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -65,12 +73,17 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Idle => scenarios::idle().await?,
         Bench::Lint { steps } => scenarios::lint(steps).await?,
         Bench::Audit { entries } => audit::run(entries).await?,
+        Bench::UserApi {
+            seconds,
+            connections,
+        } => user_api::user_api(seconds, connections).await?,
         Bench::All => {
             scenarios::idle().await?;
             scenarios::lint(200).await?;
             scenarios::push_latency(200, false).await?;
             scenarios::push_latency(200, true).await?;
             scenarios::webhooks(5, 64).await?;
+            user_api::user_api(10, 64).await?;
             scenarios::concurrent(200).await?;
             scenarios::big_log(500).await?;
             audit::run(200_000).await?;

@@ -96,8 +96,11 @@ pub enum AuditAction {
     StepFinished,
     UserCreated,
     UserUpdated,
+    UserDeactivated,
+    ServiceAccountCreated,
     TokenCreated,
     TokenRevoked,
+    TokenFirstUsed,
     ServerRecovered,
 }
 
@@ -119,8 +122,11 @@ impl AuditAction {
             AuditAction::StepFinished => "step.finished",
             AuditAction::UserCreated => "user.created",
             AuditAction::UserUpdated => "user.updated",
+            AuditAction::UserDeactivated => "user.deactivated",
+            AuditAction::ServiceAccountCreated => "service_account.created",
             AuditAction::TokenCreated => "token.created",
             AuditAction::TokenRevoked => "token.revoked",
+            AuditAction::TokenFirstUsed => "token.first_used",
             AuditAction::ServerRecovered => "server.recovered",
         }
     }

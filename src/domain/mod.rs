@@ -1,5 +1,5 @@
 //! The nouns of Hangar and their rules: repositories, builds, stages, steps, statuses, events,
-//! users and audit events. Plain data and pure functions only: no I/O, no HTTP, no SQL.
+//! users, tokens and audit events. Plain data and pure functions only: no I/O, no HTTP, no SQL.
 
 pub mod audit;
 pub mod build;
@@ -7,6 +7,7 @@ pub mod ids;
 pub mod log;
 pub mod repo;
 pub mod status;
+pub mod token;
 pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEvent, Outcome};
@@ -14,4 +15,5 @@ pub use build::{Build, Event, Stage, Step};
 pub use ids::{BuildId, RepoId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};
 pub use status::Status;
+pub use token::{Token, TokenKind};
 pub use user::User;

@@ -36,15 +36,18 @@ mod logs;
 mod repos;
 mod rows;
 mod stages;
+mod tokens;
 mod users;
 
+pub use crate::domain::TokenKind;
 pub use audit::AuditRecord;
 pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
-pub use users::{Identity, TokenKind};
+pub use tokens::{Identity, NewToken, TokenUse};
+pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserPatch};
 
 /// Something of either driver: a pool, a connection or a transaction.
 pub(crate) enum Db<S, P> {

@@ -1,50 +1,39 @@
-//! Users and their API tokens. Tokens are stored only as SHA-256 hashes.
+//! Users: people and service accounts, the bootstrap admin account, and the changes that
+//! touch their tokens (deactivating a user revokes every token of theirs in the same
+//! transaction). Tokens themselves are in `tokens.rs`.
 
 use super::rows::{USER_COLUMNS, UserRow};
+use super::tokens::{self, NewToken};
 use super::{Store, audit, db};
-use crate::domain::{Actor, AuditAction, AuditEvent, TokenId, User, UserId};
-use crate::error::Result;
+use crate::domain::{Actor, AuditAction, AuditEvent, Token, TokenId, User, UserId};
+use crate::error::{Error, Result};
 
 /// The login of the machine account behind `HANGAR_ADMIN_TOKEN`.
 pub const BOOTSTRAP_LOGIN: &str = "bootstrap-admin";
 
-/// What kind of credential a token is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenKind {
-    /// The `HANGAR_ADMIN_TOKEN` of first set-up.
-    Bootstrap,
-    /// A token a user made for themselves or for a machine account.
-    Personal,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Bootstrap => "bootstrap",
-            TokenKind::Personal => "personal",
-        }
-    }
-
-    fn parse(s: &str) -> TokenKind {
-        match s {
-            "bootstrap" => TokenKind::Bootstrap,
-            _ => TokenKind::Personal,
-        }
-    }
-}
-
-/// Who a valid token belongs to.
+/// A user an administrator creates. With `machine`, a service account (kind `service`), which
+/// signs in only with tokens.
 #[derive(Debug, Clone)]
-pub struct Identity {
-    pub user: User,
-    pub token: TokenId,
-    pub kind: TokenKind,
+pub struct NewUser {
+    pub login: String,
+    pub email: String,
+    pub machine: bool,
+    pub admin: bool,
 }
 
-impl Identity {
-    pub fn actor(&self) -> Actor {
-        Actor::user(self.user.id, &self.user.login, Some(self.token))
-    }
+/// What `PATCH /api/users/{login}` may change; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub admin: Option<bool>,
+    pub active: Option<bool>,
+    pub email: Option<String>,
+}
+
+/// A user after a change, and the tokens the change revoked.
+#[derive(Debug, Clone)]
+pub struct UserChange {
+    pub user: User,
+    pub revoked: Vec<TokenId>,
 }
 
 impl Store {
@@ -129,34 +118,6 @@ impl Store {
         Ok(())
     }
 
-    /// The identity behind a token hash, if the token is live and its user active.
-    pub async fn find_identity(&self, hash: &str, now: i64) -> Result<Option<Identity>> {
-        let row: Option<(i64, String)> = on!(&*self.read, p => sqlx::query_as(
-            "SELECT t.id, t.kind FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1 \
-             AND t.revoked = 0 AND (t.expires = 0 OR t.expires > $2) AND u.active = TRUE")
-            .bind(hash)
-            .bind(now)
-            .fetch_optional(p)
-            .await
-            .map_err(db)?);
-        let Some((token_id, kind)) = row else {
-            return Ok(None);
-        };
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM tokens WHERE id = $1)"
-        );
-        let user: UserRow = on!(&*self.read, p => sqlx::query_as(&sql)
-            .bind(token_id)
-            .fetch_one(p)
-            .await
-            .map_err(db)?);
-        Ok(Some(Identity {
-            user: user.into_user(),
-            token: TokenId(token_id),
-            kind: TokenKind::parse(&kind),
-        }))
-    }
-
     /// A user by login.
     pub async fn find_user(&self, login: &str) -> Result<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
@@ -177,5 +138,148 @@ impl Store {
             .await
             .map_err(db)?);
         Ok(row.map(UserRow::into_user))
+    }
+
+    /// Every user, by login.
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY login");
+        let rows: Vec<UserRow> = on!(&*self.read, p => sqlx::query_as(&sql)
+            .fetch_all(p)
+            .await
+            .map_err(db)?);
+        Ok(rows.into_iter().map(UserRow::into_user).collect())
+    }
+
+    /// Creates a user, and with `first_token` their first token, in one transaction. A taken
+    /// login is a conflict.
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        new: &NewUser,
+        first_token: Option<&NewToken>,
+        now: i64,
+    ) -> Result<(User, Option<Token>)> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "INSERT INTO users (login, email, machine, admin, active, kind, created, updated) \
+             VALUES ($1, $2, $3, $4, TRUE, $5, $6, $6) ON CONFLICT (login) DO NOTHING \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row: Option<UserRow> = on!(&mut tx, t => sqlx::query_as(&sql)
+            .bind(&new.login)
+            .bind(&new.email)
+            .bind(new.machine)
+            .bind(new.admin)
+            .bind(if new.machine { "service" } else { "person" })
+            .bind(now)
+            .fetch_optional(&mut **t)
+            .await
+            .map_err(db)?);
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Err(Error::conflict(format!(
+                "the login {} is already taken",
+                new.login
+            )));
+        };
+        let user = row.into_user();
+        let action = if new.machine {
+            AuditAction::ServiceAccountCreated
+        } else {
+            AuditAction::UserCreated
+        };
+        let mut events = vec![
+            AuditEvent::new(actor, action, format!("user:{}", user.login)).with_detail(
+                serde_json::json!({ "machine": user.machine, "admin": user.admin, "email": user.email }),
+            ),
+        ];
+        let token = match first_token {
+            Some(t) => {
+                let (token, more) = tokens::insert(&mut tx, actor, &user, t, now).await?;
+                events.extend(more);
+                Some(token)
+            }
+            None => None,
+        };
+        audit::append(&mut tx, now, &events).await?;
+        tx.commit().await?;
+        Ok((user, token))
+    }
+
+    /// Changes a user. Deactivating one revokes all their tokens in the same transaction
+    /// (reactivating does not bring them back). `None` when there is no such login; nothing is
+    /// written when nothing changes.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        login: &str,
+        patch: &UserPatch,
+        now: i64,
+    ) -> Result<Option<UserChange>> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE login = $1");
+        let row: Option<UserRow> = on!(&mut tx, t => sqlx::query_as(&sql)
+            .bind(login)
+            .fetch_optional(&mut **t)
+            .await
+            .map_err(db)?);
+        let Some(before) = row.map(UserRow::into_user) else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let admin = patch.admin.unwrap_or(before.admin);
+        let active = patch.active.unwrap_or(before.active);
+        let email = patch.email.clone().unwrap_or_else(|| before.email.clone());
+        let mut changed = serde_json::Map::new();
+        if admin != before.admin {
+            changed.insert("admin".into(), admin.into());
+        }
+        if email != before.email {
+            changed.insert("email".into(), email.clone().into());
+        }
+        if active && !before.active {
+            changed.insert("active".into(), true.into());
+        }
+        let deactivated = !active && before.active;
+        if changed.is_empty() && !deactivated {
+            tx.rollback().await?;
+            return Ok(Some(UserChange {
+                user: before,
+                revoked: Vec::new(),
+            }));
+        }
+        let sql = format!(
+            "UPDATE users SET admin = $2, active = $3, email = $4, updated = $5 WHERE id = $1 \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row: UserRow = on!(&mut tx, t => sqlx::query_as(&sql)
+            .bind(before.id.0)
+            .bind(admin)
+            .bind(active)
+            .bind(&email)
+            .bind(now)
+            .fetch_one(&mut **t)
+            .await
+            .map_err(db)?);
+        let user = row.into_user();
+        let target = format!("user:{}", user.login);
+        let mut events = Vec::new();
+        if !changed.is_empty() {
+            events.push(
+                AuditEvent::new(actor, AuditAction::UserUpdated, target.clone())
+                    .with_detail(serde_json::Value::Object(changed)),
+            );
+        }
+        let mut revoked = Vec::new();
+        if deactivated {
+            events.push(AuditEvent::new(actor, AuditAction::UserDeactivated, target));
+            let (ids, more) =
+                tokens::revoke_all(&mut tx, actor, &user, "user deactivated", now).await?;
+            revoked = ids;
+            events.extend(more);
+        }
+        audit::append(&mut tx, now, &events).await?;
+        tx.commit().await?;
+        Ok(Some(UserChange { user, revoked }))
     }
 }

@@ -8,4 +8,6 @@ mod builds;
 mod cli;
 mod crash;
 mod store;
+mod tokens;
+mod users;
 mod webhooks;

@@ -5,14 +5,26 @@ pub mod logs;
 pub mod repos;
 pub mod stream;
 pub mod system;
+pub mod tokens;
+pub mod users;
 
 use super::State;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get, post};
 
 pub fn router() -> Router<State> {
     Router::new()
         .route("/user", get(system::user))
+        .route("/user/token", post(tokens::drone))
+        .route("/user/tokens", get(tokens::list).post(tokens::create))
+        .route("/user/tokens/{id}", delete(tokens::revoke))
+        .route("/users", get(users::list).post(users::create))
+        .route(
+            "/users/{login}",
+            get(users::show).patch(users::update).delete(users::delete),
+        )
+        .route("/users/{login}/token/rotate", post(users::rotate))
+        .route("/users/{login}/tokens", get(users::tokens))
         .route("/repos", get(repos::list))
         .route("/user/repos", get(repos::list))
         .route(

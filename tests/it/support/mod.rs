@@ -55,6 +55,15 @@ impl TestApp {
         database: database::TestDatabase,
         adjust: impl FnOnce(&mut Config),
     ) -> TestApp {
+        TestApp::spawn_with_clock(database, adjust, hangar::clock::system()).await
+    }
+
+    /// A server whose clock is `clock` (a `FixedClock` lets a story move time by hand).
+    pub async fn spawn_with_clock(
+        database: database::TestDatabase,
+        adjust: impl FnOnce(&mut Config),
+        clock: SharedClock,
+    ) -> TestApp {
         // Server errors show in a failing test's output (HANGAR_TEST_LOG=debug for more).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(std::env::var("HANGAR_TEST_LOG").unwrap_or_else(|_| "error".into()))
@@ -64,7 +73,6 @@ impl TestApp {
         let url = database.url(data.path());
         let mut config = config(data.path(), &url);
         adjust(&mut config);
-        let clock: SharedClock = hangar::clock::system();
         let running = hangar::server::start(config, clock)
             .await
             .expect("the server starts");
