@@ -45,6 +45,9 @@ pub enum Command {
     /// Builds (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
     #[command(subcommand)]
     Build(BuildCommand),
+    /// Local users of the embedded OpenID provider (opens the database, like `migrate`).
+    #[command(subcommand)]
+    User(crate::auth::issuer::cli::UserCommand),
     /// Benchmarks of a real server process (see README).
     #[command(subcommand)]
     Bench(crate::bench::Bench),
@@ -155,6 +158,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => lint(&file, format, trusted),
         Command::Repo(cmd) => repo(cmd).await,
         Command::Build(cmd) => build(cmd).await,
+        Command::User(cmd) => {
+            let config = Config::from_env(cli.config.as_deref())?.config;
+            crate::auth::issuer::cli::run(&config, cmd).await
+        }
         Command::Bench(b) => crate::bench::run(b).await,
     }
 }

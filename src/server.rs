@@ -65,6 +65,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     }
     let secrets = crate::auth::keys::SecretBox::load_or_create(&config.identity.secret_key_file)?;
     let store = Store::open(&config.database_url).await?;
+    crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
     let hash = config
         .admin_token
         .as_ref()
@@ -111,6 +112,8 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     ));
 
     let trigger_handle = trigger.clone();
+    let issuer =
+        crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
     let app = Arc::new(App {
         auth: Authenticator::new(store.clone(), clock.clone()),
         config: config.clone(),
@@ -120,6 +123,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         scheduler,
         live,
         metrics: metrics_handle(),
+        issuer,
         secrets,
     });
     let listener = tokio::net::TcpListener::bind(config.addr)

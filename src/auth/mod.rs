@@ -5,6 +5,7 @@
 //! What does not live here: HTTP header parsing (`http::auth`), the decision what a caller may
 //! do (`http::auth::require_*` for now).
 
+pub mod issuer;
 pub mod keys;
 pub mod token;
 

@@ -9,7 +9,7 @@ pub mod repo;
 pub mod status;
 pub mod user;
 
-pub use audit::{Actor, AuditAction, AuditEvent, Outcome};
+pub use audit::{Actor, AuditAction, AuditEvent, LoginFailure, Outcome};
 pub use build::{Build, Event, Stage, Step};
 pub use ids::{BuildId, RepoId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};

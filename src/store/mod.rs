@@ -31,6 +31,9 @@ macro_rules! on {
 
 mod audit;
 mod builds;
+mod grants;
+mod issuer;
+mod local_accounts;
 mod logs;
 mod repos;
 mod rows;
@@ -39,6 +42,11 @@ mod users;
 
 pub use audit::AuditRecord;
 pub use builds::{Created, NewBuild, NewStage, Preparation};
+pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
+pub use issuer::{
+    NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
+};
+pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
