@@ -87,10 +87,10 @@ fn cookies(headers: &HeaderMap) -> BrowserCookies {
     found
 }
 
-fn set_cookie(cookie: &SetCookie, secure: bool) -> Option<HeaderValue> {
+fn set_cookie(cookie: &SetCookie, path: &str, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{}={}; Path=/oidc; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        "{}={}; Path={path}; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
         cookie.name, cookie.value, cookie.max_age_secs
     ))
     .ok()
@@ -128,7 +128,7 @@ fn reply(app: &State, reply: Reply) -> Response {
         HeaderValue::from_static("no-referrer"),
     );
     for cookie in &cookies {
-        if let Some(v) = set_cookie(cookie, secure) {
+        if let Some(v) = set_cookie(cookie, app.issuer.cookie_path(), secure) {
             headers.append(header::SET_COOKIE, v);
         }
     }

@@ -177,8 +177,8 @@ impl Store {
             .map_err(db)?))
     }
 
-    /// Sets a local user's password hash and unlocks the account; `false` if there is no local
-    /// user by that login.
+    /// Sets a local user's password hash and unlocks the account, ending their provider
+    /// sessions and refresh tokens; `false` if there is no local user by that login.
     pub async fn update_local_password(
         &self,
         login: &str,
@@ -201,11 +201,28 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
+        // A new password signs the user out of the provider everywhere.
+        let mut revoked = 0;
+        for sql in [
+            "UPDATE issuer_sessions SET revoked = $2 WHERE revoked = 0 \
+             AND user_id = (SELECT id FROM users WHERE login = $1)",
+            "UPDATE refresh_tokens SET revoked = $2 WHERE revoked = 0 \
+             AND user_id = (SELECT id FROM users WHERE login = $1)",
+        ] {
+            revoked += on!(&mut tx, t => sqlx::query(sql)
+                .bind(login)
+                .bind(now)
+                .execute(&mut **t)
+                .await
+                .map_err(db)?
+                .rows_affected());
+        }
         let event = AuditEvent::new(
             actor,
             AuditAction::LocalPasswordChanged,
             format!("user:{login}"),
-        );
+        )
+        .with_detail(serde_json::json!({ "revoked": revoked }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
         Ok(true)

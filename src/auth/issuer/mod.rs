@@ -70,6 +70,12 @@ pub fn page_security_policy() -> &'static str {
     page::content_security_policy()
 }
 
+/// The path part of an absolute URL (`/` when it has none).
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+    after_scheme.find('/').map_or("/", |i| &after_scheme[i..])
+}
+
 /// The embedded provider's issuer URL for a server URL.
 pub fn issuer_url(server_url: &str) -> String {
     format!("{}/oidc", server_url.trim_end_matches('/'))
@@ -117,6 +123,12 @@ impl Issuer {
     /// Whether cookies get `Secure` (the server URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.secure_cookies
+    }
+
+    /// The path the provider's cookies are scoped to: the issuer URL's path (`/oidc`, or
+    /// `/prefix/oidc` behind a proxy that serves Hangar under a prefix).
+    pub fn cookie_path(&self) -> &str {
+        path_of(&self.url)
     }
 
     /// The signing keys (JWKS, rotation).
@@ -176,6 +188,21 @@ impl Issuer {
     /// [`bootstrap`] has registered it.
     pub async fn hangar_client(&self) -> crate::Result<Option<ClientCredentials>> {
         setup::hangar_client(&self.store, &self.secrets, &self.server_url).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{issuer_url, path_of};
+
+    #[test]
+    fn cookies_are_scoped_to_the_issuer_path() {
+        assert_eq!(path_of(&issuer_url("https://ci.example.com/")), "/oidc");
+        assert_eq!(
+            path_of(&issuer_url("https://ci.example.com/ci")),
+            "/ci/oidc"
+        );
+        assert_eq!(path_of("no-scheme"), "/");
     }
 }
 

@@ -96,8 +96,8 @@ pub async fn bootstrap(
                 store
                     .update_oauth_client_uris(
                         HANGAR_CLIENT_ID,
-                        &[redirect_uri.clone()],
-                        &[logout_uri.clone()],
+                        std::slice::from_ref(&redirect_uri),
+                        std::slice::from_ref(&logout_uri),
                         &system,
                         now,
                     )

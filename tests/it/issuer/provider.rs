@@ -100,12 +100,18 @@ pub fn claims(jwt: &str) -> Value {
 }
 
 impl Provider {
+    /// A provider on SQLite.
     pub async fn start() -> Provider {
+        Provider::start_on(TestDatabase::sqlite()).await
+    }
+
+    /// A provider on the given database.
+    pub async fn start_on(database: TestDatabase) -> Provider {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let app = TestApp::spawn_with(TestDatabase::sqlite(), |c| {
+        let app = TestApp::spawn_with(database, |c| {
             c.addr = format!("127.0.0.1:{port}").parse().expect("address");
             c.server_url = format!("http://127.0.0.1:{port}");
             c.identity.admin_password = Some(Secret::new(ADMIN_PASSWORD));
