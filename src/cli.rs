@@ -54,6 +54,9 @@ pub enum Command {
     /// Your API tokens (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Local users of the embedded OpenID provider (opens the database, like `migrate`).
+    #[command(subcommand)]
+    User(crate::auth::issuer::cli::UserCommand),
     /// Benchmarks of a real server process (see README).
     #[command(subcommand)]
     Bench(crate::bench::Bench),
@@ -173,6 +176,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(cmd) => build(cmd).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(cli.config.as_deref()).await,
         Command::Token(cmd) => token::run(cmd).await,
+        Command::User(cmd) => {
+            let config = Config::from_env(cli.config.as_deref())?.config;
+            crate::auth::issuer::cli::run(&config, cmd).await
+        }
         Command::Bench(b) => crate::bench::run(b).await,
     }
 }

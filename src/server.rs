@@ -65,6 +65,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     }
     let secrets = crate::auth::keys::SecretBox::load_or_create(&config.identity.secret_key_file)?;
     let store = Store::open(&config.database_url).await?;
+    crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
     let hash = config
         .admin_token
         .as_ref()
@@ -117,6 +118,8 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         shutdown.clone(),
     ));
     let trigger_handle = trigger.clone();
+    let issuer =
+        crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
     let app = Arc::new(App {
         auth: Authenticator::start(store.clone(), clock.clone(), &config),
         config: config.clone(),
@@ -126,6 +129,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         scheduler,
         live,
         metrics: metrics_handle(),
+        issuer,
         secrets,
     });
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -21,6 +21,7 @@
 //! do (the policy).
 
 mod credentials;
+pub mod issuer;
 pub mod keys;
 pub mod token;
 mod usage;

@@ -102,6 +102,51 @@ pub enum AuditAction {
     TokenRevoked,
     TokenFirstUsed,
     ServerRecovered,
+    // The embedded OpenID provider.
+    /// A local user's password was set by an administrator.
+    LocalPasswordChanged,
+    /// A local user signed in at the embedded provider.
+    LocalLoginSucceeded,
+    /// A sign-in at the embedded provider was refused, and why.
+    LocalLoginFailed {
+        reason: LoginFailure,
+    },
+    /// A client of the embedded provider was registered.
+    OidcClientCreated,
+    /// A client's redirect URIs changed (the built-in client follows `server_url`).
+    OidcClientUpdated,
+    /// A new signing key was made; older ones stay published until they retire.
+    SigningKeyRotated,
+    /// An authorization code was exchanged for tokens.
+    OidcTokensIssued,
+    /// A used authorization code came again: what it issued was revoked.
+    OidcCodeReplayed,
+    /// A revoked refresh token came again: its whole chain was revoked.
+    OidcRefreshReused,
+    /// A provider session ended (end_session): its refresh tokens were revoked.
+    OidcLoggedOut,
+}
+
+/// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
+/// password" whatever the reason; the audit trail keeps the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginFailure {
+    UnknownUser,
+    WrongPassword,
+    Locked,
+    Disabled,
+}
+
+impl LoginFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginFailure::UnknownUser => "unknown_user",
+            LoginFailure::WrongPassword => "wrong_password",
+            LoginFailure::Locked => "locked",
+            LoginFailure::Disabled => "disabled",
+        }
+    }
 }
 
 impl AuditAction {
@@ -128,6 +173,16 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenFirstUsed => "token.first_used",
             AuditAction::ServerRecovered => "server.recovered",
+            AuditAction::LocalPasswordChanged => "user.password_changed",
+            AuditAction::LocalLoginSucceeded => "auth.local_login",
+            AuditAction::LocalLoginFailed { .. } => "auth.local_login_failed",
+            AuditAction::OidcClientCreated => "oidc.client_created",
+            AuditAction::OidcClientUpdated => "oidc.client_updated",
+            AuditAction::SigningKeyRotated => "oidc.signing_key_rotated",
+            AuditAction::OidcTokensIssued => "oidc.tokens_issued",
+            AuditAction::OidcCodeReplayed => "oidc.code_replayed",
+            AuditAction::OidcRefreshReused => "oidc.refresh_token_reused",
+            AuditAction::OidcLoggedOut => "oidc.logged_out",
         }
     }
 }
@@ -171,17 +226,28 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(actor: &Actor, action: AuditAction, target: impl Into<String>) -> AuditEvent {
+        let (outcome, detail) = match action {
+            AuditAction::LocalLoginFailed { reason } => (
+                Outcome::Denied,
+                serde_json::json!({ "reason": reason.as_str() }),
+            ),
+            _ => (Outcome::Success, serde_json::Value::Null),
+        };
         AuditEvent {
             actor: actor.clone(),
             action,
             target: target.into(),
-            outcome: Outcome::Success,
-            detail: serde_json::Value::Null,
+            outcome,
+            detail,
         }
     }
 
+    /// Adds facts to the detail (keys of an object are merged into what the action put there).
     pub fn with_detail(mut self, detail: serde_json::Value) -> AuditEvent {
-        self.detail = detail;
+        match (&mut self.detail, detail) {
+            (serde_json::Value::Object(old), serde_json::Value::Object(new)) => old.extend(new),
+            (_, detail) => self.detail = detail,
+        }
         self
     }
 }

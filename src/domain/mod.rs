@@ -10,7 +10,7 @@ pub mod status;
 pub mod token;
 pub mod user;
 
-pub use audit::{Actor, AuditAction, AuditEvent, Outcome};
+pub use audit::{Actor, AuditAction, AuditEvent, LoginFailure, Outcome};
 pub use build::{Build, Event, Stage, Step};
 pub use ids::{BuildId, RepoId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};

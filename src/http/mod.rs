@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod extract;
 mod hook;
+mod oidc;
 mod trace;
 
 use crate::auth::Authenticator;
@@ -37,6 +38,8 @@ pub struct App {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Seals secrets at rest (refresh tokens, signing keys).
     pub secrets: crate::auth::keys::SecretBox,
+    /// The embedded OpenID provider (`/oidc`).
+    pub issuer: crate::auth::issuer::Issuer,
 }
 
 pub type State = Arc<App>;
@@ -53,6 +56,7 @@ pub fn router(app: State) -> Router {
     let routes = Router::new()
         .merge(hook)
         .merge(public)
+        .merge(oidc::router())
         .nest(
             "/api",
             api::router().layer(axum::extract::DefaultBodyLimit::max(MAX_API_BYTES)),

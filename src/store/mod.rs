@@ -32,6 +32,9 @@ macro_rules! on {
 mod audit;
 mod audit_chain;
 mod builds;
+mod grants;
+mod issuer;
+mod local_accounts;
 mod logs;
 mod repos;
 mod rows;
@@ -43,6 +46,11 @@ pub use crate::domain::TokenKind;
 pub use audit::AuditRecord;
 pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
+pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
+pub use issuer::{
+    NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
+};
+pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};

@@ -7,6 +7,7 @@ mod audit;
 mod builds;
 mod cli;
 mod crash;
+mod issuer;
 mod store;
 mod tokens;
 mod users;
