@@ -164,7 +164,11 @@ async fn drone_clients_find_their_user_endpoints_and_shapes() {
         .iter()
         .filter_map(|u| u["login"].as_str())
         .collect();
-    assert_eq!(logins, ["alice", "bootstrap-admin", "ci-bot", "drone-made"]);
+    // `admin` is the embedded provider's first user, made at the server's first start.
+    assert_eq!(
+        logins,
+        ["admin", "alice", "bootstrap-admin", "ci-bot", "drone-made"]
+    );
     assert_eq!(app.get("/api/users/alice").await["login"], "alice");
     assert_eq!(
         app.call(Method::GET, "/api/users/nobody", None).await.0,
