@@ -6,6 +6,8 @@
 //! do (`http::auth::require_*` for now).
 
 pub mod keys;
+pub mod login;
+pub mod session;
 pub mod token;
 
 use crate::clock::SharedClock;

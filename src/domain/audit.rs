@@ -17,6 +17,8 @@ pub enum ActorKind {
     Runner,
     /// Hangar itself: start-up recovery, timeouts, scheduling.
     System,
+    /// Someone not (yet) known: a browser in the middle of a login.
+    Anonymous,
 }
 
 impl ActorKind {
@@ -26,6 +28,7 @@ impl ActorKind {
             ActorKind::Hook => "hook",
             ActorKind::Runner => "runner",
             ActorKind::System => "system",
+            ActorKind::Anonymous => "anonymous",
         }
     }
 }
@@ -68,6 +71,16 @@ impl Actor {
         }
     }
 
+    /// A browser that has not logged in (a failed login).
+    pub fn anonymous() -> Actor {
+        Actor {
+            kind: ActorKind::Anonymous,
+            user_id: None,
+            name: "@anonymous".into(),
+            token_id: None,
+        }
+    }
+
     pub fn user(id: UserId, login: &str, token: Option<TokenId>) -> Actor {
         Actor {
             kind: ActorKind::User,
@@ -99,6 +112,21 @@ pub enum AuditAction {
     TokenCreated,
     TokenRevoked,
     ServerRecovered,
+    /// Someone logged in through a provider and got a session.
+    LoginSucceeded,
+    /// A login was refused; the detail says why (`reason`).
+    LoginFailed,
+    /// A session ended at its user's request.
+    Logout,
+    /// A session ended without its user asking: a timeout, the provider refused a refresh, the
+    /// provider stayed unreachable past the grace period, a newer login replaced it.
+    SessionEnded,
+    /// A session was checked again with its provider (the detail says how it went).
+    SessionRevalidated,
+    /// A user's groups at their provider changed (at login or revalidation).
+    UserGroupsChanged,
+    /// The roles a user's groups map to changed.
+    RoleChanged,
 }
 
 impl AuditAction {
@@ -122,6 +150,13 @@ impl AuditAction {
             AuditAction::TokenCreated => "token.created",
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::ServerRecovered => "server.recovered",
+            AuditAction::LoginSucceeded => "auth.login",
+            AuditAction::LoginFailed => "auth.login_failed",
+            AuditAction::Logout => "auth.logout",
+            AuditAction::SessionEnded => "auth.session_ended",
+            AuditAction::SessionRevalidated => "auth.session_revalidated",
+            AuditAction::UserGroupsChanged => "user.groups_changed",
+            AuditAction::RoleChanged => "authz.role_changed",
         }
     }
 }
@@ -176,6 +211,11 @@ impl AuditEvent {
 
     pub fn with_detail(mut self, detail: serde_json::Value) -> AuditEvent {
         self.detail = detail;
+        self
+    }
+
+    pub fn with_outcome(mut self, outcome: Outcome) -> AuditEvent {
+        self.outcome = outcome;
         self
     }
 }

@@ -11,7 +11,7 @@ pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEvent, Outcome};
 pub use build::{Build, Event, Stage, Step};
-pub use ids::{BuildId, RepoId, StageId, StepId, TokenId, UserId};
+pub use ids::{BuildId, RepoId, SessionId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};
 pub use status::Status;
 pub use user::User;

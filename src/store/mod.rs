@@ -31,16 +31,20 @@ macro_rules! on {
 
 mod audit;
 mod builds;
+mod logins;
 mod logs;
 mod repos;
 mod rows;
+mod sessions;
 mod stages;
 mod users;
 
 pub use audit::AuditRecord;
 pub use builds::{Created, NewBuild, NewStage, Preparation};
+pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
+pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use users::{Identity, TokenKind};
 
