@@ -6,5 +6,6 @@ mod support;
 mod builds;
 mod cli;
 mod crash;
+mod login;
 mod store;
 mod webhooks;

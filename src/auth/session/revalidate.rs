@@ -24,8 +24,9 @@ const RETRY_MS: i64 = 30_000;
 
 /// Starts the revalidation loop; it ends with `shutdown`.
 pub fn spawn(sessions: Arc<Sessions>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    // A quarter of the interval, at most a second: one indexed query a tick when nothing is due.
     let every = Duration::from_millis(
-        u64::try_from((sessions.timeouts.revalidate / 4).clamp(100, 15_000)).unwrap_or(15_000),
+        u64::try_from((sessions.timeouts.revalidate / 4).clamp(100, 1_000)).unwrap_or(1_000),
     );
     tokio::spawn(async move {
         loop {
