@@ -110,8 +110,10 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         shutdown.clone(),
     ));
 
-    let login = crate::auth::login::Login::new(&config, store.clone(), secrets.clone(), clock.clone())?;
-    let sessions = crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
+    let login =
+        crate::auth::login::Login::new(&config, store.clone(), secrets.clone(), clock.clone())?;
+    let sessions =
+        crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
     let revalidation = login
         .enabled()
         .then(|| crate::auth::session::spawn(sessions.clone(), shutdown.clone()));

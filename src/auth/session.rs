@@ -82,7 +82,12 @@ fn ms(d: std::time::Duration) -> i64 {
 }
 
 impl Sessions {
-    pub fn new(config: &Config, store: Store, login: Arc<Login>, clock: SharedClock) -> Arc<Sessions> {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        login: Arc<Login>,
+        clock: SharedClock,
+    ) -> Arc<Sessions> {
         let id = &config.identity;
         let secure = config.server_url.starts_with("https://");
         let origin = url::Url::parse(&config.server_url)
@@ -98,7 +103,12 @@ impl Sessions {
                 revalidate: ms(id.session_revalidate).max(1),
                 grace: ms(id.session_revalidate_grace),
             },
-            cookie: if secure { "__Host-hangar_session" } else { "hangar_session" }.into(),
+            cookie: if secure {
+                "__Host-hangar_session"
+            } else {
+                "hangar_session"
+            }
+            .into(),
             secure,
             origin,
             roles: RoleMap {
@@ -136,7 +146,10 @@ impl Sessions {
     /// `Set-Cookie` that deletes the session cookie.
     pub fn clear_cookie(&self) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
-        format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}", self.cookie)
+        format!(
+            "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}",
+            self.cookie
+        )
     }
 
     /// Starts the session of a finished login: a new random id (whatever cookie the browser
@@ -173,7 +186,13 @@ impl Sessions {
         let previous = cookie(headers, &self.cookie).map(|c| token::hash(&c));
         match self
             .store
-            .complete_login(&finished.account, &session, previous.as_deref(), &self.roles, now)
+            .complete_login(
+                &finished.account,
+                &session,
+                previous.as_deref(),
+                &self.roles,
+                now,
+            )
             .await
         {
             Ok(done) => {
@@ -209,7 +228,8 @@ impl Sessions {
             return Ok(None);
         };
         if let Some(why) = self.expired(&record, now) {
-            self.end(record.id, AuditAction::SessionEnded, why, now).await?;
+            self.end(record.id, AuditAction::SessionEnded, why, now)
+                .await?;
             return Ok(None);
         }
         if now - record.last_seen >= TOUCH_MS {
@@ -281,7 +301,10 @@ impl Sessions {
         expected: &str,
         provided: Option<&str>,
     ) -> bool {
-        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE) {
+        if matches!(
+            *method,
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        ) {
             return true;
         }
         let token_ok = provided.is_some_and(|p| {

@@ -143,12 +143,18 @@ pub async fn callback(
             Ok(s) => {
                 let mut r = redirect(&finished.return_to);
                 add_cookie(&mut r, &s.set_cookie);
-                add_cookie(&mut r, &transaction_cookie(&app, &finished.cookie_name, "", 0));
+                add_cookie(
+                    &mut r,
+                    &transaction_cookie(&app, &finished.cookie_name, "", 0),
+                );
                 r
             }
             Err(f) => {
                 let mut r = failure_page(&f, &headers);
-                add_cookie(&mut r, &transaction_cookie(&app, &finished.cookie_name, "", 0));
+                add_cookie(
+                    &mut r,
+                    &transaction_cookie(&app, &finished.cookie_name, "", 0),
+                );
                 r
             }
         },
@@ -216,10 +222,12 @@ pub async fn logout(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or(from_form);
-    if !app
-        .sessions
-        .csrf_ok(&headers, &Method::POST, &record.csrf_token, provided.as_deref())
-    {
+    if !app.sessions.csrf_ok(
+        &headers,
+        &Method::POST,
+        &record.csrf_token,
+        provided.as_deref(),
+    ) {
         return Page::from_error(
             &Error::Forbidden("this request did not come from a Hangar page".into()),
             &headers,
@@ -229,13 +237,12 @@ pub async fn logout(
     end(&app, record.id, &headers, now).await
 }
 
-async fn end(
-    app: &State,
-    id: crate::domain::SessionId,
-    headers: &HeaderMap,
-    now: i64,
-) -> Response {
-    match app.sessions.end(id, AuditAction::Logout, "logout", now).await {
+async fn end(app: &State, id: crate::domain::SessionId, headers: &HeaderMap, now: i64) -> Response {
+    match app
+        .sessions
+        .end(id, AuditAction::Logout, "logout", now)
+        .await
+    {
         Ok(ended) => logged_out(app, ended.and_then(|e| app.sessions.provider_logout(&e))),
         Err(e) => Page::from_error(&e, headers).into_response(),
     }

@@ -123,7 +123,10 @@ impl Store {
 
     /// Removes and returns the login in progress whose state hashes to `state_hash`: a
     /// transaction can be finished once only.
-    pub async fn take_login_transaction(&self, state_hash: &str) -> Result<Option<LoginTransaction>> {
+    pub async fn take_login_transaction(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<LoginTransaction>> {
         type Row = (String, String, String, String, Vec<u8>, String, i64, i64);
         let row: Option<Row> = on!(&*self.write, p => sqlx::query_as(
             "DELETE FROM login_transactions WHERE state_hash = $1 RETURNING state_hash, provider, \
@@ -158,9 +161,13 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let event = AuditEvent::new(&Actor::anonymous(), AuditAction::LoginFailed, format!("provider:{provider}"))
-            .with_outcome(Outcome::Failure)
-            .with_detail(serde_json::json!({ "reason": reason, "detail": detail }));
+        let event = AuditEvent::new(
+            &Actor::anonymous(),
+            AuditAction::LoginFailed,
+            format!("provider:{provider}"),
+        )
+        .with_outcome(Outcome::Failure)
+        .with_detail(serde_json::json!({ "reason": reason, "detail": detail }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await
     }
@@ -216,7 +223,13 @@ impl Store {
                     .await
                     .map_err(db)?);
                 let actor = Actor::user(UserId(id), &login, None);
-                events.extend(group_events(&actor, &login, &before, &account.groups, roles));
+                events.extend(group_events(
+                    &actor,
+                    &login,
+                    &before,
+                    &account.groups,
+                    roles,
+                ));
                 (id, false)
             }
             None => {
@@ -239,11 +252,15 @@ impl Store {
                     .await
                     .map_err(db)?);
                 events.push(
-                    AuditEvent::new(&Actor::user(UserId(id), &login, None), AuditAction::UserCreated, format!("user:{login}"))
-                        .with_detail(serde_json::json!({
-                            "provider": account.provider, "iss": account.iss, "sub": account.sub,
-                            "groups": account.groups, "roles": roles.roles_of(&account.groups),
-                        })),
+                    AuditEvent::new(
+                        &Actor::user(UserId(id), &login, None),
+                        AuditAction::UserCreated,
+                        format!("user:{login}"),
+                    )
+                    .with_detail(serde_json::json!({
+                        "provider": account.provider, "iss": account.iss, "sub": account.sub,
+                        "groups": account.groups, "roles": roles.roles_of(&account.groups),
+                    })),
                 );
                 (id, true)
             }
@@ -267,18 +284,26 @@ impl Store {
                 .map_err(db)?);
             if let Some(old_id) = ended {
                 events.push(
-                    AuditEvent::new(&actor, AuditAction::SessionEnded, format!("session:{old_id}"))
-                        .with_detail(serde_json::json!({ "reason": "replaced by a new login" })),
+                    AuditEvent::new(
+                        &actor,
+                        AuditAction::SessionEnded,
+                        format!("session:{old_id}"),
+                    )
+                    .with_detail(serde_json::json!({ "reason": "replaced by a new login" })),
                 );
             }
         }
         let session_id = insert_session(&mut tx, user.id, session, now).await?;
         events.push(
-            AuditEvent::new(&actor, AuditAction::LoginSucceeded, format!("user:{}", user.login))
-                .with_detail(serde_json::json!({
-                    "provider": account.provider, "iss": account.iss, "sub": account.sub,
-                    "session": session_id.0, "new_account": created,
-                })),
+            AuditEvent::new(
+                &actor,
+                AuditAction::LoginSucceeded,
+                format!("user:{}", user.login),
+            )
+            .with_detail(serde_json::json!({
+                "provider": account.provider, "iss": account.iss, "sub": account.sub,
+                "session": session_id.0, "new_account": created,
+            })),
         );
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await?;
@@ -308,8 +333,12 @@ pub(super) fn group_events(
     let removed: Vec<&String> = b.iter().filter(|g| !a.contains(g)).collect();
     let added: Vec<&String> = a.iter().filter(|g| !b.contains(g)).collect();
     events.push(
-        AuditEvent::new(actor, AuditAction::UserGroupsChanged, format!("user:{login}"))
-            .with_detail(serde_json::json!({ "added": added, "removed": removed })),
+        AuditEvent::new(
+            actor,
+            AuditAction::UserGroupsChanged,
+            format!("user:{login}"),
+        )
+        .with_detail(serde_json::json!({ "added": added, "removed": removed })),
     );
     let (rb, ra) = (roles.roles_of(&b), roles.roles_of(&a));
     if rb != ra {

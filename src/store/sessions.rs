@@ -227,8 +227,9 @@ impl Store {
             AuditAction::Logout => Actor::user(UserId(user_id), &login, None),
             _ => Actor::system(),
         };
-        let event = AuditEvent::new(&actor, action, format!("session:{}", id.0))
-            .with_detail(serde_json::json!({ "user": login, "provider": provider, "reason": reason }));
+        let event = AuditEvent::new(&actor, action, format!("session:{}", id.0)).with_detail(
+            serde_json::json!({ "user": login, "provider": provider, "reason": reason }),
+        );
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
         Ok(Some(EndedSession {
@@ -239,7 +240,16 @@ impl Store {
 
     /// Live sessions whose revalidation is due at `now`, oldest first.
     pub async fn list_due_sessions(&self, now: i64, limit: i64) -> Result<Vec<DueSession>> {
-        type Row = (i64, i64, String, String, Option<Vec<u8>>, i64, i64, Option<String>);
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            Option<Vec<u8>>,
+            i64,
+            i64,
+            Option<String>,
+        );
         let rows: Vec<Row> = on!(&*self.read, p => sqlx::query_as(
             "SELECT s.id, s.user_id, u.login, s.provider, s.refresh_token, s.failing_since, \
              s.provider_expires, u.sub FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -252,7 +262,16 @@ impl Store {
         Ok(rows
             .into_iter()
             .map(
-                |(id, user_id, login, provider, refresh_token, failing_since, provider_expires, sub)| {
+                |(
+                    id,
+                    user_id,
+                    login,
+                    provider,
+                    refresh_token,
+                    failing_since,
+                    provider_expires,
+                    sub,
+                )| {
                     DueSession {
                         id: SessionId(id),
                         user_id: UserId(user_id),
@@ -315,10 +334,22 @@ impl Store {
             .rows_affected());
         let system = Actor::system();
         let mut events = vec![
-            AuditEvent::new(&system, AuditAction::SessionRevalidated, format!("session:{}", session.id.0))
-                .with_detail(serde_json::json!({ "user": session.login, "provider": session.provider })),
+            AuditEvent::new(
+                &system,
+                AuditAction::SessionRevalidated,
+                format!("session:{}", session.id.0),
+            )
+            .with_detail(
+                serde_json::json!({ "user": session.login, "provider": session.provider }),
+            ),
         ];
-        events.extend(group_events(&system, &session.login, &before, &outcome.groups, roles));
+        events.extend(group_events(
+            &system,
+            &session.login,
+            &before,
+            &outcome.groups,
+            roles,
+        ));
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await
     }
@@ -343,21 +374,27 @@ impl Store {
             .await
             .map_err(db)?
             .rows_affected());
-        let event = AuditEvent::new(&Actor::system(), AuditAction::SessionRevalidated, format!("session:{}", session.id.0))
-            .with_outcome(Outcome::Failure)
-            .with_detail(serde_json::json!({
-                "user": session.login, "provider": session.provider,
-                "reason": "provider unreachable", "detail": detail, "failing_since": failing_since,
-            }));
+        let event = AuditEvent::new(
+            &Actor::system(),
+            AuditAction::SessionRevalidated,
+            format!("session:{}", session.id.0),
+        )
+        .with_outcome(Outcome::Failure)
+        .with_detail(serde_json::json!({
+            "user": session.login, "provider": session.provider,
+            "reason": "provider unreachable", "detail": detail, "failing_since": failing_since,
+        }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await
     }
 }
 
 async fn login_of(tx: &mut Tx, user_id: i64) -> Result<String> {
-    Ok(on!(tx, c => sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT login FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_one(&mut **c)
         .await
-        .map_err(db)?))
+        .map_err(db)?),
+    )
 }

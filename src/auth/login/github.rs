@@ -16,8 +16,7 @@ use crate::store::ProviderAccount;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde::Deserialize;
 
@@ -80,20 +79,24 @@ impl GitHub {
     }
 
     fn client(&self) -> Result<Client, Failure> {
-        let bad = |e: url::ParseError| Failure::new(Reason::Misconfigured, format!("github_url: {e}"));
-        Ok(BasicClient::new(ClientId::new(self.settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(
-                self.settings.client_secret.expose().to_string(),
-            ))
-            .set_auth_uri(
-                AuthUrl::new(format!("{}/login/oauth/authorize", self.settings.url)).map_err(bad)?,
-            )
-            .set_token_uri(
-                TokenUrl::new(format!("{}/login/oauth/access_token", self.settings.url))
-                    .map_err(bad)?,
-            )
-            .set_redirect_uri(self.redirect.clone())
-            .set_auth_type(AuthType::RequestBody))
+        let bad =
+            |e: url::ParseError| Failure::new(Reason::Misconfigured, format!("github_url: {e}"));
+        Ok(
+            BasicClient::new(ClientId::new(self.settings.client_id.clone()))
+                .set_client_secret(ClientSecret::new(
+                    self.settings.client_secret.expose().to_string(),
+                ))
+                .set_auth_uri(
+                    AuthUrl::new(format!("{}/login/oauth/authorize", self.settings.url))
+                        .map_err(bad)?,
+                )
+                .set_token_uri(
+                    TokenUrl::new(format!("{}/login/oauth/access_token", self.settings.url))
+                        .map_err(bad)?,
+                )
+                .set_redirect_uri(self.redirect.clone())
+                .set_auth_type(AuthType::RequestBody),
+        )
     }
 
     /// The authorization URL, its state and the PKCE verifier.
@@ -107,7 +110,11 @@ impl GitHub {
             request = request.add_scope(Scope::new(scope.to_string()));
         }
         let (url, state) = request.url();
-        Ok((url.to_string(), state.secret().clone(), verifier.secret().clone()))
+        Ok((
+            url.to_string(),
+            state.secret().clone(),
+            verifier.secret().clone(),
+        ))
     }
 
     /// Exchanges the code, then reads who logged in and their organisations and teams.
@@ -140,10 +147,13 @@ impl GitHub {
                 Failure::new(Reason::TokenExchange, detail)
             })?;
         let access = token.access_token().secret().clone();
-        let (user, groups) = self.profile(&access, http, spent).await.map_err(|e| match e {
-            ApiError::Revoked => Failure::new(Reason::UserInfo, "GitHub refused the new token"),
-            ApiError::Failed(e) => Failure::new(Reason::UserInfo, e),
-        })?;
+        let (user, groups) = self
+            .profile(&access, http, spent)
+            .await
+            .map_err(|e| match e {
+                ApiError::Revoked => Failure::new(Reason::UserInfo, "GitHub refused the new token"),
+                ApiError::Failed(e) => Failure::new(Reason::UserInfo, e),
+            })?;
         let account = ProviderAccount {
             provider: "github".into(),
             iss: self.settings.url.clone(),
@@ -185,7 +195,15 @@ impl GitHub {
         http: &Outbound,
         spent: &Spent,
     ) -> Result<(User, Vec<String>), ApiError> {
-        let user: User = self.get(&format!("{}/user", self.settings.api_url), token, http, spent).await?.0;
+        let user: User = self
+            .get(
+                &format!("{}/user", self.settings.api_url),
+                token,
+                http,
+                spent,
+            )
+            .await?
+            .0;
         let mut groups = Vec::new();
         let orgs: Vec<Org> = self.pages("/user/orgs", token, http, spent).await?;
         for org in orgs {

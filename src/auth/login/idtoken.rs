@@ -13,8 +13,8 @@ use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, AccessTokenHash, AdditionalClaims, ClientId, IdToken, IdTokenVerifier,
-    IssuerUrl, Nonce,
+    AccessToken, AccessTokenHash, AdditionalClaims, ClientId, IdToken, IdTokenVerifier, IssuerUrl,
+    Nonce,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -8,6 +8,8 @@
 //!
 //! What does not live here: sessions (`auth::session`), HTTP (`http::login`).
 
+pub mod discovery;
+pub mod failure;
 pub mod github;
 pub mod groups;
 pub mod idtoken;
@@ -16,6 +18,8 @@ pub mod oidc;
 pub mod outbound;
 pub mod return_to;
 pub mod secret;
+
+pub use failure::{Failure, Reason};
 
 use crate::auth::keys::SecretBox;
 use crate::auth::token;
@@ -29,90 +33,6 @@ use subtle::ConstantTimeEq;
 
 /// How long a login may take, from `/login` to the callback.
 pub const TRANSACTION_MS: i64 = 600_000;
-
-/// Why a login was refused; stored in the audit event as its snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// The callback carries no `state`.
-    MissingState,
-    /// This browser holds no transaction cookie for the callback's `state`.
-    StateMismatch,
-    /// No such transaction (never started, or already finished: a replay).
-    UnknownTransaction,
-    /// The transaction is older than [`TRANSACTION_MS`].
-    TransactionExpired,
-    /// The provider answered with an error (the user declined, ...).
-    ProviderError,
-    /// The callback carries no `code`.
-    MissingCode,
-    /// The callback's `iss` is not the issuer the transaction went to (mix-up).
-    IssuerMismatch,
-    /// The provider promises an `iss` parameter and the callback lacks it.
-    MissingIssuer,
-    /// The code exchange failed (a wrong PKCE verifier, an injected or used code).
-    TokenExchange,
-    /// The ID token failed a check.
-    IdToken,
-    /// Userinfo failed or names another subject.
-    UserInfo,
-    /// The account is disabled here.
-    AccountDisabled,
-    /// The provider or its configuration is unusable (metadata, no S256, a bad secret file).
-    Misconfigured,
-    /// The provider cannot be reached.
-    Unavailable,
-    /// No provider of that name is configured.
-    UnknownProvider,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::MissingState => "missing_state",
-            Reason::StateMismatch => "state_mismatch",
-            Reason::UnknownTransaction => "unknown_transaction",
-            Reason::TransactionExpired => "transaction_expired",
-            Reason::ProviderError => "provider_error",
-            Reason::MissingCode => "missing_code",
-            Reason::IssuerMismatch => "issuer_mismatch",
-            Reason::MissingIssuer => "missing_issuer",
-            Reason::TokenExchange => "token_exchange_failed",
-            Reason::IdToken => "invalid_id_token",
-            Reason::UserInfo => "userinfo_failed",
-            Reason::AccountDisabled => "account_disabled",
-            Reason::Misconfigured => "provider_misconfigured",
-            Reason::Unavailable => "provider_unavailable",
-            Reason::UnknownProvider => "unknown_provider",
-        }
-    }
-
-    /// The HTTP status a browser sees.
-    pub fn status(self) -> u16 {
-        match self {
-            Reason::Misconfigured | Reason::Unavailable => 502,
-            Reason::AccountDisabled => 403,
-            Reason::UnknownProvider => 404,
-            _ => 400,
-        }
-    }
-}
-
-/// A refused login: the reason, and a detail for the audit trail and the error page (never a
-/// token, a code or a secret).
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub reason: Reason,
-    pub detail: String,
-}
-
-impl Failure {
-    pub fn new(reason: Reason, detail: impl Into<String>) -> Failure {
-        Failure {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
 
 /// What the provider granted, kept with the session.
 #[derive(Clone, Default)]
@@ -130,7 +50,10 @@ pub struct Grant {
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Grant")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("provider_expires", &self.provider_expires)
             .finish_non_exhaustive()
     }
@@ -269,11 +192,25 @@ impl Login {
                 (None | Some("oidc"), Some(o), _) => {
                     let d = o.discover(&self.http, spent, now).await?;
                     let a = o.authorize(&d)?;
-                    ("oidc", a.url, a.state, a.nonce, a.pkce_verifier, o.settings.issuer.clone())
+                    (
+                        "oidc",
+                        a.url,
+                        a.state,
+                        a.nonce,
+                        a.pkce_verifier,
+                        o.settings.issuer.clone(),
+                    )
                 }
                 (None | Some("github"), None, Some(g)) | (Some("github"), _, Some(g)) => {
                     let (url, state, verifier) = g.authorize()?;
-                    ("github", url, state, String::new(), verifier, g.issuer().to_string())
+                    (
+                        "github",
+                        url,
+                        state,
+                        String::new(),
+                        verifier,
+                        g.issuer().to_string(),
+                    )
                 }
                 _ => {
                     return Err(Failure::new(
@@ -312,7 +249,9 @@ impl Login {
     ) -> Result<Finished, (Failure, Option<String>)> {
         let now = self.clock.now_ms();
         let mut provider = String::new();
-        let result = self.callback(callback, cookie, spent, now, &mut provider).await;
+        let result = self
+            .callback(callback, cookie, spent, now, &mut provider)
+            .await;
         if let Err((f, _)) = &result {
             self.refuse(&provider, f, now).await;
         }
@@ -327,18 +266,20 @@ impl Login {
         now: i64,
         provider: &mut String,
     ) -> Result<Finished, (Failure, Option<String>)> {
-        let state = callback
-            .state
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or((Failure::new(Reason::MissingState, "the callback has no state"), None))?;
+        let state = callback.state.as_deref().filter(|s| !s.is_empty()).ok_or((
+            Failure::new(Reason::MissingState, "the callback has no state"),
+            None,
+        ))?;
         let cookie_name = self.cookie_name(state);
         let fail = |reason, detail: &str| (Failure::new(reason, detail), Some(cookie_name.clone()));
         // The browser must hold this transaction's cookie: a state from someone else's login
         // (login CSRF) finds none. Checked before the transaction is touched.
         let held = cookie(&cookie_name).unwrap_or_default();
         if !bool::from(held.as_bytes().ct_eq(state.as_bytes())) {
-            return Err(fail(Reason::StateMismatch, "this browser did not start that login"));
+            return Err(fail(
+                Reason::StateMismatch,
+                "this browser did not start that login",
+            ));
         }
         let Some(t) = self
             .store
@@ -346,17 +287,28 @@ impl Login {
             .await
             .map_err(|e| fail(Reason::Unavailable, &e.detail()))?
         else {
-            return Err(fail(Reason::UnknownTransaction, "no such login in progress (already finished?)"));
+            return Err(fail(
+                Reason::UnknownTransaction,
+                "no such login in progress (already finished?)",
+            ));
         };
         provider.clone_from(&t.provider);
         if t.expires < now {
-            return Err(fail(Reason::TransactionExpired, "the login took longer than 10 minutes"));
+            return Err(fail(
+                Reason::TransactionExpired,
+                "the login took longer than 10 minutes",
+            ));
         }
         let verifier = self
             .secrets
             .open(&t.pkce_verifier)
             .and_then(|v| String::from_utf8(v).ok())
-            .ok_or_else(|| fail(Reason::Misconfigured, "the login's verifier cannot be opened"))?;
+            .ok_or_else(|| {
+                fail(
+                    Reason::Misconfigured,
+                    "the login's verifier cannot be opened",
+                )
+            })?;
         let done = |(account, grant)| Finished {
             account,
             grant,
@@ -366,7 +318,10 @@ impl Login {
         if let Some(iss) = &callback.iss
             && *iss != t.issuer
         {
-            return Err(fail(Reason::IssuerMismatch, "the response comes from another issuer than the login went to"));
+            return Err(fail(
+                Reason::IssuerMismatch,
+                "the response comes from another issuer than the login went to",
+            ));
         }
         match (t.provider.as_str(), &self.oidc, &self.github) {
             ("oidc", Some(o), _) if o.settings.issuer == t.issuer => {
@@ -375,28 +330,51 @@ impl Login {
                     .await
                     .map_err(|f| (f, Some(cookie_name.clone())))?;
                 if callback.iss.is_none() && d.sends_iss() {
-                    return Err(fail(Reason::MissingIssuer, "the provider promises an iss parameter and sent none"));
+                    return Err(fail(
+                        Reason::MissingIssuer,
+                        "the provider promises an iss parameter and sent none",
+                    ));
                 }
                 if let Some(e) = &callback.error {
-                    return Err(fail(Reason::ProviderError, &format!("the provider answered {}", short(e))));
+                    return Err(fail(
+                        Reason::ProviderError,
+                        &format!("the provider answered {}", short(e)),
+                    ));
                 }
-                let code = callback.code.as_deref().ok_or_else(|| fail(Reason::MissingCode, "the callback has no code"))?;
-                o.finish(&d, code, verifier, &t.nonce, &self.http, spent, now)
+                let code = callback
+                    .code
+                    .as_deref()
+                    .ok_or_else(|| fail(Reason::MissingCode, "the callback has no code"))?;
+                let returned = oidc::Returned {
+                    code,
+                    verifier,
+                    nonce: &t.nonce,
+                };
+                o.finish(&d, returned, &self.http, spent, now)
                     .await
                     .map(done)
                     .map_err(|f| (f, Some(cookie_name.clone())))
             }
             ("github", _, Some(g)) if g.issuer() == t.issuer => {
                 if let Some(e) = &callback.error {
-                    return Err(fail(Reason::ProviderError, &format!("GitHub answered {}", short(e))));
+                    return Err(fail(
+                        Reason::ProviderError,
+                        &format!("GitHub answered {}", short(e)),
+                    ));
                 }
-                let code = callback.code.as_deref().ok_or_else(|| fail(Reason::MissingCode, "the callback has no code"))?;
+                let code = callback
+                    .code
+                    .as_deref()
+                    .ok_or_else(|| fail(Reason::MissingCode, "the callback has no code"))?;
                 g.finish(code, verifier, &self.http, spent)
                     .await
                     .map(done)
                     .map_err(|f| (f, Some(cookie_name.clone())))
             }
-            _ => Err(fail(Reason::UnknownProvider, "the login's provider is no longer configured")),
+            _ => Err(fail(
+                Reason::UnknownProvider,
+                "the login's provider is no longer configured",
+            )),
         }
     }
 
@@ -411,7 +389,13 @@ impl Login {
         Box::pin(self.refresh_now(provider, sealed, sub, spent))
     }
 
-    async fn refresh_now(&self, provider: &str, sealed: Option<&[u8]>, sub: &str, spent: &Spent) -> Refresh {
+    async fn refresh_now(
+        &self,
+        provider: &str,
+        sealed: Option<&[u8]>,
+        sub: &str,
+        spent: &Spent,
+    ) -> Refresh {
         let now = self.clock.now_ms();
         let Some(token) = sealed
             .and_then(|s| self.secrets.open(s))

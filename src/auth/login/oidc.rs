@@ -1,58 +1,26 @@
-//! An external OpenID Connect provider: discovery (its metadata must name exactly the
-//! configured issuer and offer PKCE with S256), the authorization request, the code exchange
-//! with the ID token checked in full (`idtoken`), groups from the ID token or userinfo (whose
-//! subject must be the ID token's), and refreshing a session's groups with the refresh token.
+//! An external OpenID Connect provider: its metadata (`discovery.rs`, cached an hour), the
+//! authorization request, the code exchange with the ID token checked in full (`idtoken.rs`),
+//! groups from the ID token or userinfo (whose subject must be the ID token's), refreshing a
+//! session's groups with the refresh token, and RP-initiated logout.
 
+use super::discovery::{self, Discovered, METADATA_MAX_AGE_MS};
 use super::groups;
 use super::idtoken::{self, Expect};
-use super::jwks::Jwks;
 use super::outbound::{Outbound, Spent};
 use super::secret::ClientSecret;
 use super::{Failure, Grant, Reason, Refresh};
 use crate::config::OidcSettings;
 use crate::store::ProviderAccount;
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim, CoreGrantType,
-    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
-    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreGenderClaim,
 };
 use openidconnect::{
-    AccessToken, AdditionalProviderMetadata, AuthorizationCode, ClientId, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
-    RedirectUrl, RefreshToken, RequestTokenError, Scope, UserInfoClaims,
+    AccessToken, AuthorizationCode, ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, UserInfoClaims,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::{Arc, RwLock};
-
-/// Metadata fields `openidconnect` does not read itself.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-pub struct ExtraMetadata {
-    #[serde(default)]
-    pub code_challenge_methods_supported: Option<Vec<String>>,
-    #[serde(default)]
-    pub end_session_endpoint: Option<String>,
-    #[serde(default)]
-    pub authorization_response_iss_parameter_supported: Option<bool>,
-}
-
-impl AdditionalProviderMetadata for ExtraMetadata {}
-
-type Metadata = ProviderMetadata<
-    ExtraMetadata,
-    CoreAuthDisplay,
-    CoreClientAuthMethod,
-    CoreClaimName,
-    CoreClaimType,
-    CoreGrantType,
-    CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm,
-    CoreJsonWebKey,
-    CoreResponseMode,
-    CoreResponseType,
-    CoreSubjectIdentifierType,
->;
 
 type UserInfo = UserInfoClaims<idtoken::Extra, CoreGenderClaim>;
 
@@ -67,33 +35,6 @@ type Client = CoreClient<
     EndpointMaybeSet,
 >;
 
-/// Metadata is fetched again after this long.
-const METADATA_MAX_AGE_MS: i64 = 3_600_000;
-
-/// What discovery found.
-#[derive(Debug)]
-pub struct Discovered {
-    metadata: Metadata,
-    jwks: Jwks,
-    scopes: Vec<String>,
-    fetched: i64,
-}
-
-impl Discovered {
-    /// Whether the provider promises an `iss` parameter in every authorization response.
-    pub fn sends_iss(&self) -> bool {
-        self.metadata
-            .additional_metadata()
-            .authorization_response_iss_parameter_supported
-            == Some(true)
-    }
-
-    /// The JWKS cache (tests count its fetches).
-    pub fn jwks(&self) -> &Jwks {
-        &self.jwks
-    }
-}
-
 /// One configured OpenID provider.
 #[derive(Debug)]
 pub struct Oidc {
@@ -102,6 +43,13 @@ pub struct Oidc {
     redirect: RedirectUrl,
     discovered: RwLock<Option<Arc<Discovered>>>,
     discovering: tokio::sync::Mutex<()>,
+}
+
+/// What came back for a transaction: the code, and the transaction's verifier and nonce.
+pub struct Returned<'a> {
+    pub code: &'a str,
+    pub verifier: String,
+    pub nonce: &'a str,
 }
 
 /// The authorization request, ready to send the browser to.
@@ -151,7 +99,7 @@ impl Oidc {
         {
             return Ok(d.clone());
         }
-        match self.fetch_metadata(http, spent, now).await {
+        match discovery::fetch(&self.settings, http, spent, now).await {
             Ok(d) => {
                 let d = Arc::new(d);
                 if let Ok(mut slot) = self.discovered.write() {
@@ -164,71 +112,6 @@ impl Oidc {
                 _ => Err(e),
             },
         }
-    }
-
-    async fn fetch_metadata(
-        &self,
-        http: &Outbound,
-        spent: &Spent,
-        now: i64,
-    ) -> Result<Discovered, Failure> {
-        let issuer = IssuerUrl::new(self.settings.issuer.clone())
-            .map_err(|e| Failure::new(Reason::Misconfigured, format!("oidc_issuer: {e}")))?;
-        let client = http.with(spent);
-        let metadata = Metadata::discover_async(issuer, &client)
-            .await
-            .map_err(|e| {
-                let reason = match e {
-                    openidconnect::DiscoveryError::Validation(_)
-                    | openidconnect::DiscoveryError::Parse(_) => Reason::Misconfigured,
-                    _ => Reason::Unavailable,
-                };
-                Failure::new(reason, format!("discovery at {}: {e}", self.settings.issuer))
-            })?;
-        if metadata.issuer().as_str() != self.settings.issuer {
-            return Err(Failure::new(
-                Reason::Misconfigured,
-                format!(
-                    "the provider's metadata names the issuer {:?}, not the configured {:?}",
-                    metadata.issuer().as_str(),
-                    self.settings.issuer
-                ),
-            ));
-        }
-        let s256 = metadata
-            .additional_metadata()
-            .code_challenge_methods_supported
-            .as_ref()
-            .is_some_and(|m| m.iter().any(|m| m == "S256"));
-        if !s256 {
-            return Err(Failure::new(
-                Reason::Misconfigured,
-                "the provider does not list S256 in code_challenge_methods_supported: Hangar \
-                 requires PKCE with S256",
-            ));
-        }
-        let scopes = match &self.settings.scopes {
-            Some(scopes) => scopes.clone(),
-            None => {
-                let mut scopes: Vec<String> = ["openid", "profile", "email", "offline_access"]
-                    .map(String::from)
-                    .to_vec();
-                let offers_groups = metadata
-                    .scopes_supported()
-                    .is_some_and(|s| s.iter().any(|s| s.as_str() == "groups"));
-                if offers_groups {
-                    scopes.push("groups".into());
-                }
-                scopes
-            }
-        };
-        let jwks = Jwks::new(metadata.jwks_uri().clone(), metadata.jwks().clone(), now);
-        Ok(Discovered {
-            metadata,
-            jwks,
-            scopes,
-            fetched: now,
-        })
     }
 
     fn client(&self, d: &Discovered, with_secret: bool) -> Result<Client, Failure> {
@@ -275,13 +158,16 @@ impl Oidc {
     pub async fn finish(
         &self,
         d: &Discovered,
-        code: &str,
-        verifier: String,
-        nonce: &str,
+        returned: Returned<'_>,
         http: &Outbound,
         spent: &Spent,
         now: i64,
     ) -> Result<(ProviderAccount, Grant), Failure> {
+        let Returned {
+            code,
+            verifier,
+            nonce,
+        } = returned;
         let client = self.client(d, true)?;
         let send = http.with(spent);
         let response = client
@@ -312,7 +198,13 @@ impl Oidc {
         let claims = self
             .claims(&client, &token, response.access_token(), http, spent)
             .await?;
-        let text = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let text = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         let groups = groups::claim(&claims, &self.settings.groups_claim)
             .map(groups::groups)
             .unwrap_or_default();
@@ -422,7 +314,10 @@ impl Oidc {
                         | CoreErrorResponseType::UnauthorizedClient
                 ) =>
             {
-                return Refresh::Revoked(format!("the provider refused the refresh: {}", e.error()));
+                return Refresh::Revoked(format!(
+                    "the provider refused the refresh: {}",
+                    e.error()
+                ));
             }
             Err(e) => return Refresh::Unreachable(token_error(&e)),
         };
@@ -475,7 +370,11 @@ impl Oidc {
     /// Where to send the browser to log out at the provider, if it has an end-session endpoint.
     pub fn logout_url(&self, id_token: Option<&str>, post_logout: &str) -> Option<String> {
         let d = self.cached()?;
-        let endpoint = d.metadata.additional_metadata().end_session_endpoint.clone()?;
+        let endpoint = d
+            .metadata
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()?;
         let mut url = url::Url::parse(&endpoint).ok()?;
         {
             let mut q = url.query_pairs_mut();

@@ -78,10 +78,7 @@ impl Outbound {
             .send()
             .await
             .map_err(|e| OutboundError::Unreachable(without_url(&e)))?;
-        if resp
-            .content_length()
-            .is_some_and(|n| n > MAX_BODY as u64)
-        {
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
             return Err(OutboundError::TooLarge);
         }
         let mut builder = http::Response::builder().status(resp.status());

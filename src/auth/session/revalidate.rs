@@ -68,7 +68,12 @@ impl Sessions {
             // Nothing to ask with: the session lives as long as its ID token.
             if now >= session.provider_expires {
                 self.store
-                    .end_session(session.id, AuditAction::SessionEnded, "the provider's ID token expired", now)
+                    .end_session(
+                        session.id,
+                        AuditAction::SessionEnded,
+                        "the provider's ID token expired",
+                        now,
+                    )
                     .await?;
             }
             return Ok(());
@@ -76,7 +81,12 @@ impl Sessions {
         let spent = Spent::default();
         let outcome = self
             .login
-            .refresh(&session.provider, session.refresh_token.as_deref(), &session.sub, &spent)
+            .refresh(
+                &session.provider,
+                session.refresh_token.as_deref(),
+                &session.sub,
+                &spent,
+            )
             .await;
         match outcome {
             Refresh::Ok {
@@ -84,7 +94,8 @@ impl Sessions {
                 refresh_token,
                 expires: _,
             } => {
-                metrics::counter!("hangar_session_revalidations_total", "outcome" => "ok").increment(1);
+                metrics::counter!("hangar_session_revalidations_total", "outcome" => "ok")
+                    .increment(1);
                 let revalidated = Revalidated {
                     groups,
                     refresh_token: refresh_token.map(|t| self.login.seal(&t)),
@@ -96,7 +107,8 @@ impl Sessions {
                     .await
             }
             Refresh::Revoked(reason) => {
-                metrics::counter!("hangar_session_revalidations_total", "outcome" => "revoked").increment(1);
+                metrics::counter!("hangar_session_revalidations_total", "outcome" => "revoked")
+                    .increment(1);
                 tracing::info!(user = %session.login, reason = %reason, "session ended by its provider");
                 self.store
                     .end_session(session.id, AuditAction::SessionEnded, &reason, now)
@@ -104,7 +116,8 @@ impl Sessions {
                     .map(|_| ())
             }
             Refresh::Unreachable(detail) => {
-                metrics::counter!("hangar_session_revalidations_total", "outcome" => "unreachable").increment(1);
+                metrics::counter!("hangar_session_revalidations_total", "outcome" => "unreachable")
+                    .increment(1);
                 let since = if session.failing_since > 0 {
                     session.failing_since
                 } else {

@@ -68,7 +68,10 @@ async fn a_top_level_get_counts_as_same_origin_only_when_it_says_so() {
     let (s, _dir) = sessions("https://ci.example.com").await;
     assert!(!s.same_origin(&HeaderMap::new(), true));
     assert!(s.same_origin(&headers(&[("sec-fetch-site", "none")]), true));
-    assert!(s.same_origin(&headers(&[("referer", "https://ci.example.com/repos")]), true));
+    assert!(s.same_origin(
+        &headers(&[("referer", "https://ci.example.com/repos")]),
+        true
+    ));
     assert!(!s.same_origin(&headers(&[("sec-fetch-site", "cross-site")]), true));
 }
 
@@ -84,8 +87,18 @@ async fn cookies_are_found_among_others_and_across_headers() {
 async fn a_request_without_a_session_cookie_resolves_to_nobody() {
     let (s, _dir) = sessions("https://ci.example.com").await;
     let h = headers(&[("cookie", "__Host-hangar_session=unknown")]);
-    assert!(s.resolve(&h, &Method::GET, 1).await.expect("resolve").is_none());
-    assert!(s.resolve(&HeaderMap::new(), &Method::GET, 1).await.expect("resolve").is_none());
+    assert!(
+        s.resolve(&h, &Method::GET, 1)
+            .await
+            .expect("resolve")
+            .is_none()
+    );
+    assert!(
+        s.resolve(&HeaderMap::new(), &Method::GET, 1)
+            .await
+            .expect("resolve")
+            .is_none()
+    );
 }
 
 #[tokio::test]

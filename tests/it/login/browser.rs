@@ -28,9 +28,12 @@ impl Page {
     }
 
     pub fn location(&self) -> &str {
-        self.location
-            .as_deref()
-            .unwrap_or_else(|| panic!("no Location from {} ({}): {}", self.url, self.status, self.body))
+        self.location.as_deref().unwrap_or_else(|| {
+            panic!(
+                "no Location from {} ({}): {}",
+                self.url, self.status, self.body
+            )
+        })
     }
 }
 
@@ -43,7 +46,13 @@ pub struct Browser {
 
 fn host_of(url: &str) -> String {
     url::Url::parse(url)
-        .map(|u| format!("{}:{}", u.host_str().unwrap_or(""), u.port_or_known_default().unwrap_or(0)))
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or(""),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -61,7 +70,11 @@ impl Browser {
 
     /// The cookie `name` this browser holds for `url`'s host.
     pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
-        self.jar.lock().expect("jar").get(&host_of(url)).and_then(|c| c.get(name).cloned())
+        self.jar
+            .lock()
+            .expect("jar")
+            .get(&host_of(url))
+            .and_then(|c| c.get(name).cloned())
     }
 
     /// Puts a cookie in the jar (an attacker planting one, a test replaying one).
@@ -150,11 +163,12 @@ impl Browser {
             let host = jar.entry(host_of(url)).or_default();
             for line in &set_cookies {
                 let mut parts = line.split(';');
-                let Some((name, value)) = parts.next().and_then(|p| p.trim().split_once('=')) else {
+                let Some((name, value)) = parts.next().and_then(|p| p.trim().split_once('='))
+                else {
                     continue;
                 };
-                let gone = value.is_empty()
-                    || parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+                let gone =
+                    value.is_empty() || parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
                 if gone {
                     host.remove(name);
                 } else {

@@ -15,7 +15,10 @@ async fn code_for(app: &LoginApp, idp: &idp::Idp, browser: &Browser, user: &str)
 fn assert_refused(page: &Page, status: u16) {
     assert_eq!(page.status, status, "{}", page.body);
     assert!(page.body.contains("Login failed"), "{}", page.body);
-    assert!(page.body.contains("Request id"), "an error page names its request id");
+    assert!(
+        page.body.contains("Request id"),
+        "an error page names its request id"
+    );
     assert!(page.set_cookie("hangar_session").is_none(), "no session");
 }
 
@@ -147,7 +150,16 @@ async fn a_code_and_issuer_from_another_provider_are_refused_without_asking_eith
     let b = Hostile::start().await;
     let browser = app.browser();
     let (state, _) = begin(&app, &browser).await;
-    let page = call_back(&app, &browser, &[("state", &state), ("code", "code-from-b"), ("iss", &b.issuer)]).await;
+    let page = call_back(
+        &app,
+        &browser,
+        &[
+            ("state", &state),
+            ("code", "code-from-b"),
+            ("iss", &b.issuer),
+        ],
+    )
+    .await;
     assert_refused(&page, 400);
     assert_eq!(app.refusals().await, ["issuer_mismatch"]);
     assert_eq!(a.token_requests(), 0);
@@ -164,7 +176,12 @@ async fn a_transaction_older_than_ten_minutes_is_refused() {
     let (state, nonce) = begin(&app, &browser).await;
     h.plan(h.honest(&nonce, "late"));
     app.advance(Duration::from_secs(601));
-    let page = call_back(&app, &browser, &[("state", &state), ("code", "c"), ("iss", &h.issuer)]).await;
+    let page = call_back(
+        &app,
+        &browser,
+        &[("state", &state), ("code", "c"), ("iss", &h.issuer)],
+    )
+    .await;
     assert_refused(&page, 400);
     assert_eq!(app.refusals().await, ["transaction_expired"]);
     assert_eq!(h.token_requests(), 0);
@@ -178,7 +195,11 @@ async fn a_provider_error_ends_the_login_with_a_page_not_a_session() {
     let page = call_back(
         &app,
         &browser,
-        &[("state", &state), ("error", "access_denied<script>"), ("iss", &h.issuer)],
+        &[
+            ("state", &state),
+            ("error", "access_denied<script>"),
+            ("iss", &h.issuer),
+        ],
     )
     .await;
     assert_refused(&page, 400);

@@ -31,9 +31,15 @@ async fn a_user_logs_in_through_the_provider_and_gets_a_session() {
     let audit = app.audit().await;
     let logins: Vec<_> = audit.iter().filter(|r| r.action == "auth.login").collect();
     assert_eq!(logins.len(), 2);
-    assert!(audit.iter().any(|r| r.action == "user.created" && r.target == "user:ada"));
     assert!(
-        !audit.iter().any(|r| r.detail.contains("password") || r.detail.contains("eyJ")),
+        audit
+            .iter()
+            .any(|r| r.action == "user.created" && r.target == "user:ada")
+    );
+    assert!(
+        !audit
+            .iter()
+            .any(|r| r.detail.contains("password") || r.detail.contains("eyJ")),
         "no secret or token in the audit trail"
     );
 }
@@ -48,7 +54,10 @@ async fn the_authorization_request_uses_pkce_s256_a_fresh_state_and_nonce_and_th
     let to = first.location();
     assert!(to.starts_with(&format!("{}/auth?", idp.issuer)), "{to}");
     assert_eq!(query_param(to, "response_type").as_deref(), Some("code"));
-    assert_eq!(query_param(to, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(
+        query_param(to, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     assert_eq!(query_param(to, "code_challenge").map(|c| c.len()), Some(43));
     assert_eq!(
         query_param(to, "redirect_uri").as_deref(),
@@ -59,7 +68,11 @@ async fn the_authorization_request_uses_pkce_s256_a_fresh_state_and_nonce_and_th
         assert!(scope.split(' ').any(|x| x == s), "{s} in {scope}");
     }
     for p in ["state", "nonce", "code_challenge"] {
-        assert_ne!(query_param(to, p), query_param(second.location(), p), "{p} is fresh");
+        assert_ne!(
+            query_param(to, p),
+            query_param(second.location(), p),
+            "{p} is fresh"
+        );
         assert!(query_param(to, p).expect(p).len() >= 22);
     }
     // The transaction cookie: one per login, HttpOnly, SameSite=Lax, at most 10 minutes.
@@ -70,7 +83,11 @@ async fn the_authorization_request_uses_pkce_s256_a_fresh_state_and_nonce_and_th
         .find(|c| c.starts_with("hangar_login_"))
         .expect("a transaction cookie");
     assert!(cookie.contains(&format!("={state};")));
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Max-Age=600"));
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Max-Age=600")
+    );
 }
 
 #[tokio::test]
@@ -80,7 +97,12 @@ async fn a_login_returns_to_a_local_path_and_never_to_another_site() {
     idp.user("cleo", &[]).await;
     let browser = app.browser();
     let back = app
-        .login_to(&browser, &idp, "cleo", "?return_to=%2Frepos%2Fa%2Fb%3Fx%3D1")
+        .login_to(
+            &browser,
+            &idp,
+            "cleo",
+            "?return_to=%2Frepos%2Fa%2Fb%3Fx%3D1",
+        )
         .await;
     assert_eq!(back.location(), app.url("/repos/a/b?x=1"));
     for evil in [
@@ -93,7 +115,10 @@ async fn a_login_returns_to_a_local_path_and_never_to_another_site() {
         "https:evil.example",
         "https://hangar.test.evil.example/",
     ] {
-        let query = format!("?return_to={}", url::form_urlencoded::byte_serialize(evil.as_bytes()).collect::<String>());
+        let query = format!(
+            "?return_to={}",
+            url::form_urlencoded::byte_serialize(evil.as_bytes()).collect::<String>()
+        );
         let back = app.login_to(&browser, &idp, "cleo", &query).await;
         assert_eq!(back.location(), app.url("/"), "{evil}");
     }
@@ -106,17 +131,33 @@ async fn logging_out_ends_the_session_here_and_at_the_provider() {
     idp.user("dora", &["developers"]).await;
     let browser = app.browser();
     app.login(&browser, &idp, "dora").await;
-    let cookie = browser.cookie(&app.public, "hangar_session").expect("a session cookie");
+    let cookie = browser
+        .cookie(&app.public, "hangar_session")
+        .expect("a session cookie");
 
     let out = browser
-        .send(reqwest::Method::GET, &app.url("/logout"), &[("sec-fetch-site", "same-origin")], None)
+        .send(
+            reqwest::Method::GET,
+            &app.url("/logout"),
+            &[("sec-fetch-site", "same-origin")],
+            None,
+        )
         .await;
     assert_eq!(out.status, 303, "{}", out.body);
     let to = out.location().to_string();
-    assert!(to.starts_with(&format!("{}/session/end?", idp.issuer)), "{to}");
+    assert!(
+        to.starts_with(&format!("{}/session/end?", idp.issuer)),
+        "{to}"
+    );
     assert!(query_param(&to, "id_token_hint").is_some_and(|t| t.split('.').count() == 3));
-    assert_eq!(query_param(&to, "post_logout_redirect_uri").as_deref(), Some("http://hangar.test/"));
-    assert!(out.set_cookie("hangar_session").is_some_and(|c| c.contains("Max-Age=0")));
+    assert_eq!(
+        query_param(&to, "post_logout_redirect_uri").as_deref(),
+        Some("http://hangar.test/")
+    );
+    assert!(
+        out.set_cookie("hangar_session")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
 
     // The provider accepts the hint and asks to confirm; confirming ends its session too.
     let confirm = browser.get(&to).await;
@@ -128,7 +169,10 @@ async fn logging_out_ends_the_session_here_and_at_the_provider() {
         .and_then(|r| r.split('"').next())
         .expect("the provider's logout form");
     let done = browser
-        .post_form(&format!("{}/session/end/confirm", idp.issuer), &[("xsrf", xsrf), ("logout", "yes")])
+        .post_form(
+            &format!("{}/session/end/confirm", idp.issuer),
+            &[("xsrf", xsrf), ("logout", "yes")],
+        )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.location(), app.url("/"));
@@ -136,7 +180,11 @@ async fn logging_out_ends_the_session_here_and_at_the_provider() {
     let again = app.start_login(&browser, "").await;
     let at_idp = browser.get(again.location()).await;
     let prompt = browser.get(at_idp.location()).await;
-    assert_eq!(prompt.status, 200, "the provider asks for a login: {}", prompt.body);
+    assert_eq!(
+        prompt.status, 200,
+        "the provider asks for a login: {}",
+        prompt.body
+    );
 
     // The old cookie is worth nothing now.
     let replay = app.browser();
@@ -152,17 +200,28 @@ async fn a_logout_link_on_another_site_only_asks_to_confirm() {
     let browser = app.browser();
     app.login(&browser, &idp, "eve").await;
     let page = browser
-        .send(reqwest::Method::GET, &app.url("/logout"), &[("sec-fetch-site", "cross-site")], None)
+        .send(
+            reqwest::Method::GET,
+            &app.url("/logout"),
+            &[("sec-fetch-site", "cross-site")],
+            None,
+        )
         .await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<form method=\"post\" action=\"/logout\">"));
+    assert!(
+        page.body
+            .contains("<form method=\"post\" action=\"/logout\">")
+    );
     assert_eq!(app.session(&browser).await.0, 200, "still logged in");
     // A forged POST without the form's token is refused too (C5).
     let forged = browser
         .send(
             reqwest::Method::POST,
             &app.url("/logout"),
-            &[("origin", "https://evil.example"), ("content-type", "application/x-www-form-urlencoded")],
+            &[
+                ("origin", "https://evil.example"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
             Some("csrf_token=guess".into()),
         )
         .await;
@@ -180,7 +239,10 @@ async fn a_logout_link_on_another_site_only_asks_to_confirm() {
         .send(
             reqwest::Method::POST,
             &app.url("/logout"),
-            &[("origin", PUBLIC), ("content-type", "application/x-www-form-urlencoded")],
+            &[
+                ("origin", PUBLIC),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
             Some(format!("csrf_token={token}")),
         )
         .await;
@@ -217,7 +279,11 @@ async fn a_rotated_client_secret_is_read_again_without_a_restart_and_logs_nobody
     let back = app.login(&after, &idp, "finn").await;
     assert_eq!(back.status, 303, "{}", back.body);
     assert_eq!(app.session(&after).await.0, 200);
-    assert_eq!(app.session(&before).await.0, 200, "the first session lives on");
+    assert_eq!(
+        app.session(&before).await.0,
+        200,
+        "the first session lives on"
+    );
     // Revalidation uses the new secret too: the first session keeps passing it.
     let revalidated = || async {
         app.audit()
@@ -227,7 +293,12 @@ async fn a_rotated_client_secret_is_read_again_without_a_restart_and_logs_nobody
             .count()
             >= 2
     };
-    eventually(Duration::from_secs(20), "revalidation with the new secret", revalidated).await;
+    eventually(
+        Duration::from_secs(20),
+        "revalidation with the new secret",
+        revalidated,
+    )
+    .await;
     assert_eq!(app.session(&before).await.0, 200);
 }
 
@@ -237,5 +308,58 @@ async fn without_a_provider_there_is_no_login_to_start() {
     let page = app.browser().get(&app.url("/login")).await;
     assert_eq!(page.status, 404);
     assert!(page.body.contains("No login provider"));
-    assert!(page.headers["content-type"].to_str().unwrap_or("").starts_with("text/html"));
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_its_revalidation_and_logout_work_on_postgresql() {
+    let Some(database) = support::database::TestDatabase::postgres().await else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "HANGAR_TEST_DATABASE_URL is not set, but CI is: the login story must run on PostgreSQL in CI"
+        );
+        println!("skipped: HANGAR_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let idp = idp::Idp::start().await;
+    idp.client(CLIENT_ID, CLIENT_SECRET, PUBLIC).await;
+    idp.user("pia", &["admins", "developers"]).await;
+    let issuer = idp.issuer.clone();
+    let mut app = LoginApp::spawn_on(database, PUBLIC, |c| {
+        oidc(c, &issuer);
+        c.identity.session_revalidate = Duration::from_secs(1);
+    })
+    .await;
+    let browser = app.browser();
+    assert_eq!(app.login(&browser, &idp, "pia").await.status, 303);
+    assert_eq!(app.session(&browser).await.1["admin"], true);
+    idp.set_groups("pia", &["developers"]).await;
+    eventually(Duration::from_secs(10), "losing a group", || async {
+        app.session(&browser).await.1["admin"] == false
+    })
+    .await;
+    let (_, me) = app.session(&browser).await;
+    let out = browser
+        .send(
+            reqwest::Method::DELETE,
+            &app.url("/auth/session"),
+            &[
+                ("origin", PUBLIC),
+                ("x-csrf-token", me["csrf_token"].as_str().unwrap_or("")),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out.status, 200);
+    assert_eq!(app.session(&browser).await.0, 401);
+    let second = app.browser();
+    browser.drop_cookie(&app.public, "hangar_session");
+    assert_eq!(app.login(&second, &idp, "pia").await.status, 303);
+    assert_eq!(app.refusals().await.len(), 0);
+    app.stop().await;
 }

@@ -44,8 +44,14 @@ async fn a_github_user_logs_in_with_orgs_and_teams_as_groups() {
     let browser = app.browser();
     let start = app.start_login(&browser, "").await;
     let to = start.location();
-    assert!(to.starts_with(&format!("{}/login/oauth/authorize?", gh.url)), "{to}");
-    assert_eq!(query_param(to, "code_challenge_method").as_deref(), Some("S256"));
+    assert!(
+        to.starts_with(&format!("{}/login/oauth/authorize?", gh.url)),
+        "{to}"
+    );
+    assert_eq!(
+        query_param(to, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     assert!(query_param(to, "scope").is_some_and(|s| s.contains("read:org")));
     assert!(query_param(to, "state").is_some());
 
@@ -57,7 +63,14 @@ async fn a_github_user_logs_in_with_orgs_and_teams_as_groups() {
     assert_eq!(me["provider"], "github");
     assert_eq!(
         me["groups"],
-        json!(["acme", "widgets", "tools", "acme/infrastructure-admin", "acme/developers", "widgets/docs"]),
+        json!([
+            "acme",
+            "widgets",
+            "tools",
+            "acme/infrastructure-admin",
+            "acme/developers",
+            "widgets/docs"
+        ]),
         "every page of orgs and teams is read"
     );
     let login = app
@@ -79,7 +92,11 @@ async fn a_renamed_github_user_keeps_their_account() {
     gh.sign_in(octo("octocat-renamed"));
     let browser = app.browser();
     log_in(&app, &browser).await;
-    assert_eq!(app.session(&browser).await.1["login"], "octocat", "the same account");
+    assert_eq!(
+        app.session(&browser).await.1["login"],
+        "octocat",
+        "the same account"
+    );
 }
 
 #[tokio::test]
@@ -110,7 +127,9 @@ async fn a_revoked_github_token_ends_the_session_and_an_outage_does_not() {
     let browser = app.browser();
     log_in(&app, &browser).await;
 
-    gh.shared.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    gh.shared
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     eventually(Duration::from_secs(10), "a failed revalidation", || async {
         app.audit()
             .await
@@ -118,9 +137,15 @@ async fn a_revoked_github_token_ends_the_session_and_an_outage_does_not() {
             .any(|r| r.action == "auth.session_revalidated" && r.outcome == "failure")
     })
     .await;
-    assert_eq!(app.session(&browser).await.0, 200, "GitHub down is not a revocation");
+    assert_eq!(
+        app.session(&browser).await.0,
+        200,
+        "GitHub down is not a revocation"
+    );
 
-    gh.shared.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    gh.shared
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     gh.revoke_tokens();
     eventually(Duration::from_secs(40), "the session ending", || async {
         app.session(&browser).await.0 == 401

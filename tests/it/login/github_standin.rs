@@ -80,7 +80,11 @@ impl GitHub {
     /// Adds (or replaces) a user and makes them the one logged in at GitHub.
     pub fn sign_in(&self, user: GhUser) {
         *self.shared.current.lock().expect("lock") = user.id;
-        self.shared.users.lock().expect("lock").insert(user.id, user);
+        self.shared
+            .users
+            .lock()
+            .expect("lock")
+            .insert(user.id, user);
     }
 
     pub fn revoke_tokens(&self) {
@@ -138,27 +142,38 @@ async fn access_token(State(s): State<Arc<Shared>>, body: String) -> axum::Json<
     }
     let token = format!("gho_{}", hangar::auth::token::mint());
     s.tokens.lock().expect("lock").insert(token.clone(), user);
-    axum::Json(json!({ "access_token": token, "token_type": "bearer", "scope": "read:org,read:user,user:email" }))
+    axum::Json(
+        json!({ "access_token": token, "token_type": "bearer", "scope": "read:org,read:user,user:email" }),
+    )
 }
 
-fn caller(s: &Shared, headers: &HeaderMap) -> Result<GhUser, Response> {
+fn caller(s: &Shared, headers: &HeaderMap) -> Result<GhUser, StatusCode> {
     if s.failing.load(Ordering::SeqCst) {
-        return Err((StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response());
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("token "))
+        })
         .unwrap_or("");
     let id = s.tokens.lock().expect("lock").get(token).copied();
     match id.and_then(|id| s.users.lock().expect("lock").get(&id).cloned()) {
         Some(user) => Ok(user),
-        None => Err((
-            StatusCode::UNAUTHORIZED,
-            axum::Json(json!({ "message": "Bad credentials" })),
-        )
-            .into_response()),
+        None => Err(StatusCode::UNAUTHORIZED),
     }
+}
+
+/// GitHub's error body for a refused API call.
+fn refusal(status: StatusCode) -> Response {
+    let message = if status == StatusCode::UNAUTHORIZED {
+        "Bad credentials"
+    } else {
+        "Service unavailable"
+    };
+    (status, axum::Json(json!({ "message": message }))).into_response()
 }
 
 async fn user(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -168,13 +183,22 @@ async fn user(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
             "avatar_url": format!("{}/avatars/{}", s.url, u.id),
         }))
         .into_response(),
-        Err(r) => r,
+        Err(status) => refusal(status),
     }
 }
 
 fn paged(s: &Shared, path: &str, items: Vec<Value>, q: &HashMap<String, String>) -> Response {
-    let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
-    let chunk: Vec<Value> = items.iter().skip((page - 1) * PAGE).take(PAGE).cloned().collect();
+    let page: usize = q
+        .get("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let chunk: Vec<Value> = items
+        .iter()
+        .skip((page - 1) * PAGE)
+        .take(PAGE)
+        .cloned()
+        .collect();
     let mut response = axum::Json(Value::Array(chunk)).into_response();
     if page * PAGE < items.len() {
         let link = format!(
@@ -196,10 +220,14 @@ async fn orgs(
 ) -> Response {
     match caller(&s, &headers) {
         Ok(u) => {
-            let items = u.orgs.iter().map(|o| json!({ "login": o, "id": 1 })).collect();
+            let items = u
+                .orgs
+                .iter()
+                .map(|o| json!({ "login": o, "id": 1 }))
+                .collect();
             paged(&s, "/user/orgs", items, &q)
         }
-        Err(r) => r,
+        Err(status) => refusal(status),
     }
 }
 
@@ -217,6 +245,6 @@ async fn teams(
                 .collect();
             paged(&s, "/user/teams", items, &q)
         }
-        Err(r) => r,
+        Err(status) => refusal(status),
     }
 }

@@ -183,7 +183,10 @@ fn craft(shared: &Shared, plan: &Plan) -> String {
     );
     let signature = match &plan.sign {
         Sign::Key(n) => shared.keys[*n]
-            .sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, input.as_bytes())
+            .sign(
+                &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                input.as_bytes(),
+            )
             .expect("signing"),
         Sign::Hs256(key) => {
             let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("hmac key");
@@ -255,7 +258,13 @@ async fn token(State(s): State<Arc<Shared>>) -> (axum::http::StatusCode, axum::J
 
 async fn userinfo(State(s): State<Arc<Shared>>) -> (axum::http::StatusCode, axum::Json<Value>) {
     s.userinfo_requests.fetch_add(1, Ordering::SeqCst);
-    match s.plan.lock().expect("lock").as_ref().and_then(|p| p.userinfo.clone()) {
+    match s
+        .plan
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .and_then(|p| p.userinfo.clone())
+    {
         Some(info) => (axum::http::StatusCode::OK, axum::Json(info)),
         None => (axum::http::StatusCode::NOT_FOUND, axum::Json(json!({}))),
     }

@@ -13,7 +13,12 @@ async fn attempt(h: &Hostile, app: &LoginApp, change: impl FnOnce(&mut Plan)) ->
     let mut plan = h.honest(&nonce, "user-1");
     change(&mut plan);
     h.plan(plan);
-    call_back(app, &browser, &[("state", &state), ("code", "c"), ("iss", &h.issuer)]).await
+    call_back(
+        app,
+        &browser,
+        &[("state", &state), ("code", "c"), ("iss", &h.issuer)],
+    )
+    .await
 }
 
 async fn refused(change: impl FnOnce(&mut Plan), reason: &str) {
@@ -36,13 +41,23 @@ async fn an_honest_token_from_the_hostile_provider_is_accepted() {
 #[tokio::test]
 async fn an_id_token_without_a_nonce_is_refused() {
     // A7
-    refused(|p| { p.claims.as_object_mut().map(|c| c.remove("nonce")); }, "invalid_id_token").await;
+    refused(
+        |p| {
+            p.claims.as_object_mut().map(|c| c.remove("nonce"));
+        },
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_id_token_with_another_nonce_is_refused() {
     // A8
-    refused(|p| p.claims["nonce"] = json!("someone-elses-nonce"), "invalid_id_token").await;
+    refused(
+        |p| p.claims["nonce"] = json!("someone-elses-nonce"),
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -108,41 +123,73 @@ async fn an_issuer_that_differs_by_a_slash_a_case_or_a_scheme_is_refused() {
 #[tokio::test]
 async fn a_token_for_another_client_is_refused() {
     // A15
-    refused(|p| p.claims["aud"] = json!("another-app"), "invalid_id_token").await;
+    refused(
+        |p| p.claims["aud"] = json!("another-app"),
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_token_with_an_untrusted_extra_audience_is_refused() {
     // A16
-    refused(|p| p.claims["aud"] = json!([CLIENT_ID, "untrusted-app"]), "invalid_id_token").await;
+    refused(
+        |p| p.claims["aud"] = json!([CLIENT_ID, "untrusted-app"]),
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_token_authorized_for_another_party_is_refused() {
     // A17
-    refused(|p| p.claims["azp"] = json!("another-app"), "invalid_id_token").await;
+    refused(
+        |p| p.claims["azp"] = json!("another-app"),
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_expired_token_is_refused_beyond_sixty_seconds_of_skew() {
     // A18
-    refused(|p| p.claims["exp"] = json!(now_secs() - 120), "invalid_id_token").await;
+    refused(
+        |p| p.claims["exp"] = json!(now_secs() - 120),
+        "invalid_id_token",
+    )
+    .await;
     let (h, app) = with_hostile(|_| {}).await;
     let page = attempt(&h, &app, |p| p.claims["exp"] = json!(now_secs() - 30)).await;
-    assert_eq!(page.status, 303, "30 s past exp is within the skew: {}", page.body);
+    assert_eq!(
+        page.status, 303,
+        "30 s past exp is within the skew: {}",
+        page.body
+    );
 }
 
 #[tokio::test]
 async fn a_token_issued_in_the_future_or_not_yet_valid_is_refused() {
     // A19
-    refused(|p| p.claims["iat"] = json!(now_secs() + 3600), "invalid_id_token").await;
-    refused(|p| p.claims["nbf"] = json!(now_secs() + 3600), "invalid_id_token").await;
+    refused(
+        |p| p.claims["iat"] = json!(now_secs() + 3600),
+        "invalid_id_token",
+    )
+    .await;
+    refused(
+        |p| p.claims["nbf"] = json!(now_secs() + 3600),
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_token_whose_at_hash_does_not_match_the_access_token_is_refused() {
     // A20
-    refused(|p| p.claims["at_hash"] = json!("AAAAAAAAAAAAAAAAAAAAAA"), "invalid_id_token").await;
+    refused(
+        |p| p.claims["at_hash"] = json!("AAAAAAAAAAAAAAAAAAAAAA"),
+        "invalid_id_token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -194,14 +241,22 @@ async fn groups_come_from_a_nested_claim_and_may_be_ids() {
         { "id": "42", "displayName": "admins" },
     ]});
     h.plan(plan);
-    let page = call_back(&app, &browser, &[("state", &state), ("code", "c"), ("iss", &h.issuer)]).await;
+    let page = call_back(
+        &app,
+        &browser,
+        &[("state", &state), ("code", "c"), ("iss", &h.issuer)],
+    )
+    .await;
     assert_eq!(page.status, 303, "{}", page.body);
     let (_, me) = app.session(&browser).await;
     assert_eq!(
         me["groups"],
         json!(["8d2b6c1e-0000-4000-8000-000000000001", "admins", "42"])
     );
-    assert_eq!(me["admin"], true, "a group named by its display name grants its role");
+    assert_eq!(
+        me["admin"], true,
+        "a group named by its display name grants its role"
+    );
 }
 
 #[tokio::test]

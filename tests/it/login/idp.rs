@@ -65,7 +65,8 @@ impl Idp {
                     std::fs::read_to_string(&log).unwrap_or_default()
                 )
             });
-        let ready: Value = serde_json::from_str(&first).expect("the provider prints JSON when ready");
+        let ready: Value =
+            serde_json::from_str(&first).expect("the provider prints JSON when ready");
         Idp {
             issuer: ready["issuer"].as_str().expect("issuer").to_string(),
             http: reqwest::Client::new(),
@@ -110,7 +111,8 @@ impl Idp {
 
     /// Adds a user (password `password`); returns their subject.
     pub async fn user(&self, username: &str, groups: &[&str]) -> String {
-        self.user_with(json!({ "username": username, "groups": groups })).await
+        self.user_with(json!({ "username": username, "groups": groups }))
+            .await
     }
 
     /// Adds a user with any of `server.js`'s fields.
@@ -125,13 +127,17 @@ impl Idp {
     }
 
     pub async fn set_groups(&self, username: &str, groups: &[&str]) {
-        self.admin(&format!("/admin/users/{username}/groups"), json!({ "groups": groups }))
-            .await;
+        self.admin(
+            &format!("/admin/users/{username}/groups"),
+            json!({ "groups": groups }),
+        )
+        .await;
     }
 
     /// Ends the user's sessions and grants at the provider: their refresh tokens die.
     pub async fn revoke(&self, username: &str) {
-        self.admin(&format!("/admin/users/{username}/revoke"), json!({})).await;
+        self.admin(&format!("/admin/users/{username}/revoke"), json!({}))
+            .await;
     }
 
     /// A new signing key; returns its key id.
@@ -164,7 +170,13 @@ impl Idp {
     /// Walks `browser` through the provider from the authorization URL, logging in as
     /// `username` when asked, until the provider redirects to a URL starting with `back_to`;
     /// returns that URL (not yet visited).
-    pub async fn authorize(&self, browser: &Browser, auth_url: &str, username: &str, back_to: &str) -> String {
+    pub async fn authorize(
+        &self,
+        browser: &Browser,
+        auth_url: &str,
+        username: &str,
+        back_to: &str,
+    ) -> String {
         let mut url = auth_url.to_string();
         for _ in 0..20 {
             if url.starts_with(back_to) {
@@ -178,10 +190,19 @@ impl Idp {
                     let done = browser
                         .post_form(&login, &[("username", username), ("password", "password")])
                         .await;
-                    assert_eq!(done.status, 303, "logging in at the provider: {}", done.body);
+                    assert_eq!(
+                        done.status, 303,
+                        "logging in at the provider: {}",
+                        done.body
+                    );
                     done.location().to_string()
                 }
-                _ => panic!("the provider answered {} at {url}: {}\n{}", page.status, page.body, self.log()),
+                _ => panic!(
+                    "the provider answered {} at {url}: {}\n{}",
+                    page.status,
+                    page.body,
+                    self.log()
+                ),
             };
         }
         panic!("the provider never sent the browser back to {back_to}")

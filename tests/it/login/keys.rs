@@ -17,7 +17,12 @@ async fn a_token_signed_with_an_unknown_key_costs_one_fetch_and_is_refused() {
     plan.sign = Sign::Key(1);
     plan.claims.as_object_mut().map(|c| c.remove("at_hash"));
     h.plan(plan);
-    let page = call_back(&app, &browser, &[("state", &state), ("code", "c"), ("iss", &h.issuer)]).await;
+    let page = call_back(
+        &app,
+        &browser,
+        &[("state", &state), ("code", "c"), ("iss", &h.issuer)],
+    )
+    .await;
     assert_eq!(page.status, 400, "{}", page.body);
     assert_eq!(h.jwks_fetches(), fetched + 1);
     assert_eq!(app.refusals().await, ["invalid_id_token"]);
@@ -44,7 +49,12 @@ async fn a_thousand_unknown_key_ids_cost_at_most_one_fetch() {
             plan.random_kid = true;
             h.plan(plan);
             attempts.push(async move {
-                call_back(app, &browser, &[("state", &state), ("code", "c"), ("iss", issuer)]).await
+                call_back(
+                    app,
+                    &browser,
+                    &[("state", &state), ("code", "c"), ("iss", issuer)],
+                )
+                .await
             });
         }
         for page in futures_util::future::join_all(attempts).await {

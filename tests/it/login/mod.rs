@@ -45,12 +45,23 @@ pub struct LoginApp {
     running: Option<hangar::server::Running>,
     database_url: String,
     _data: tempfile::TempDir,
+    _database: support::database::TestDatabase,
 }
 
 impl Drop for LoginApp {
     fn drop(&mut self) {
         if let Some(r) = self.running.take() {
             r.shutdown.cancel();
+        }
+    }
+}
+
+impl LoginApp {
+    /// Stops the server and waits until it has (before its database is dropped).
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown.cancel();
+            let _ = running.done.await;
         }
     }
 }
@@ -78,13 +89,41 @@ impl LoginApp {
         LoginApp::start(public, adjust, Some(clock)).await
     }
 
-    async fn start(public: &str, adjust: impl FnOnce(&mut Config), clock: Option<Arc<FixedClock>>) -> LoginApp {
+    /// The same on `database` (PostgreSQL stories).
+    pub async fn spawn_on(
+        database: support::database::TestDatabase,
+        public: &str,
+        adjust: impl FnOnce(&mut Config),
+    ) -> LoginApp {
+        LoginApp::start_on(database, public, adjust, None).await
+    }
+
+    async fn start(
+        public: &str,
+        adjust: impl FnOnce(&mut Config),
+        clock: Option<Arc<FixedClock>>,
+    ) -> LoginApp {
+        LoginApp::start_on(
+            support::database::TestDatabase::sqlite(),
+            public,
+            adjust,
+            clock,
+        )
+        .await
+    }
+
+    async fn start_on(
+        database: support::database::TestDatabase,
+        public: &str,
+        adjust: impl FnOnce(&mut Config),
+        clock: Option<Arc<FixedClock>>,
+    ) -> LoginApp {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(std::env::var("HANGAR_TEST_LOG").unwrap_or_else(|_| "error".into()))
             .with_test_writer()
             .try_init();
         let data = tempfile::tempdir().expect("tempdir");
-        let database_url = format!("sqlite://{}", data.path().join("hangar.db").display());
+        let database_url = database.url(data.path());
         let mut config = support::config(data.path(), &database_url);
         config.server_url = public.to_string();
         adjust(&mut config);
@@ -92,7 +131,9 @@ impl LoginApp {
             Some(c) => c.clone(),
             None => hangar::clock::system(),
         };
-        let running = hangar::server::start(config, shared).await.expect("the server starts");
+        let running = hangar::server::start(config, shared)
+            .await
+            .expect("the server starts");
         LoginApp {
             public: public.to_string(),
             real: format!("http://{}", running.addr),
@@ -100,6 +141,7 @@ impl LoginApp {
             running: Some(running),
             database_url,
             _data: data,
+            _database: database,
         }
     }
 
@@ -132,10 +174,21 @@ impl LoginApp {
         self.login_to(browser, idp, username, "").await
     }
 
-    pub async fn login_to(&self, browser: &Browser, idp: &idp::Idp, username: &str, query: &str) -> Page {
+    pub async fn login_to(
+        &self,
+        browser: &Browser,
+        idp: &idp::Idp,
+        username: &str,
+        query: &str,
+    ) -> Page {
         let start = self.start_login(browser, query).await;
         let back = idp
-            .authorize(browser, start.location(), username, &self.url("/auth/callback"))
+            .authorize(
+                browser,
+                start.location(),
+                username,
+                &self.url("/auth/callback"),
+            )
             .await;
         browser.get(&back).await
     }
@@ -143,7 +196,10 @@ impl LoginApp {
     /// `GET /auth/session` with the browser's cookies.
     pub async fn session(&self, browser: &Browser) -> (u16, Value) {
         let page = browser.get(&self.url("/auth/session")).await;
-        (page.status, serde_json::from_str(&page.body).unwrap_or(Value::Null))
+        (
+            page.status,
+            serde_json::from_str(&page.body).unwrap_or(Value::Null),
+        )
     }
 
     /// The audit trail so far.
@@ -179,7 +235,10 @@ where
         if check().await {
             return started.elapsed();
         }
-        assert!(started.elapsed() < within, "{what} did not happen within {within:?}");
+        assert!(
+            started.elapsed() < within,
+            "{what} did not happen within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -233,5 +292,7 @@ pub async fn call_back(app: &LoginApp, browser: &Browser, params: &[(&str, &str)
     let query = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(params)
         .finish();
-    browser.get(&app.url(&format!("/auth/callback?{query}"))).await
+    browser
+        .get(&app.url(&format!("/auth/callback?{query}")))
+        .await
 }

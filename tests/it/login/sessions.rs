@@ -22,16 +22,26 @@ async fn the_session_cookie_is_host_only_secure_http_only_and_lax_on_https() {
         .expect("the transaction cookie is __Host- too");
     assert!(txn.contains("; Secure") && txn.contains("; Path=/"));
     let back = idp
-        .authorize(&browser, start.location(), "hal", &app.url("/auth/callback"))
+        .authorize(
+            &browser,
+            start.location(),
+            "hal",
+            &app.url("/auth/callback"),
+        )
         .await;
     let page = browser.get(&back).await;
-    let cookie = page.set_cookie("__Host-hangar_session").expect("the session cookie");
+    let cookie = page
+        .set_cookie("__Host-hangar_session")
+        .expect("the session cookie");
     let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
     for a in ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
         assert!(attributes.contains(&a), "{a} in {cookie}");
     }
     assert!(!cookie.to_ascii_lowercase().contains("domain="));
-    assert!(cookie.split(';').next().map(|v| v.len()).unwrap_or(0) > 64, "a 256-bit id");
+    assert!(
+        cookie.split(';').next().map(|v| v.len()).unwrap_or(0) > 64,
+        "a 256-bit id"
+    );
 }
 
 #[tokio::test]
@@ -43,10 +53,14 @@ async fn a_login_always_makes_a_new_session_id() {
     let browser = app.browser();
     browser.put_cookie(&app.public, "hangar_session", "planted-by-an-attacker");
     app.login(&browser, &idp, "ivy").await;
-    let first = browser.cookie(&app.public, "hangar_session").expect("cookie");
+    let first = browser
+        .cookie(&app.public, "hangar_session")
+        .expect("cookie");
     assert_ne!(first, "planted-by-an-attacker");
     app.login(&browser, &idp, "ivy").await;
-    let second = browser.cookie(&app.public, "hangar_session").expect("cookie");
+    let second = browser
+        .cookie(&app.public, "hangar_session")
+        .expect("cookie");
     assert_ne!(first, second);
     let old = app.browser();
     old.put_cookie(&app.public, "hangar_session", &first);
@@ -57,8 +71,11 @@ async fn a_login_always_makes_a_new_session_id() {
 async fn a_user_in_a_thousand_long_named_groups_logs_in_with_a_small_cookie() {
     // C4
     let (idp, app) = with_idp(|_| {}).await;
-    let groups: Vec<String> = (0..1000).map(|i| format!("{i:0>4}-{}", "g".repeat(95))).collect();
-    idp.user_with(json!({ "username": "jon", "groups": groups })).await;
+    let groups: Vec<String> = (0..1000)
+        .map(|i| format!("{i:0>4}-{}", "g".repeat(95)))
+        .collect();
+    idp.user_with(json!({ "username": "jon", "groups": groups }))
+        .await;
     let browser = app.browser();
     let back = app.login(&browser, &idp, "jon").await;
     assert_eq!(back.status, 303, "{}", back.body);
@@ -82,22 +99,40 @@ async fn a_state_change_with_the_cookie_needs_the_csrf_token_from_this_origin() 
         let app = &app;
         async move {
             let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            browser.send(reqwest::Method::DELETE, &app.url("/auth/session"), &h, None).await.status
+            browser
+                .send(reqwest::Method::DELETE, &app.url("/auth/session"), &h, None)
+                .await
+                .status
         }
     };
-    assert_eq!(delete(vec![("origin", PUBLIC.into())]).await, 403, "no token");
     assert_eq!(
-        delete(vec![("origin", "https://evil.example".into()), ("x-csrf-token", token.clone())]).await,
+        delete(vec![("origin", PUBLIC.into())]).await,
+        403,
+        "no token"
+    );
+    assert_eq!(
+        delete(vec![
+            ("origin", "https://evil.example".into()),
+            ("x-csrf-token", token.clone())
+        ])
+        .await,
         403,
         "a foreign origin"
     );
     assert_eq!(
-        delete(vec![("origin", PUBLIC.into()), ("x-csrf-token", "wrong".into())]).await,
+        delete(vec![
+            ("origin", PUBLIC.into()),
+            ("x-csrf-token", "wrong".into())
+        ])
+        .await,
         403,
         "a wrong token"
     );
     assert_eq!(app.session(&browser).await.0, 200, "still logged in");
-    assert_eq!(delete(vec![("origin", PUBLIC.into()), ("x-csrf-token", token)]).await, 200);
+    assert_eq!(
+        delete(vec![("origin", PUBLIC.into()), ("x-csrf-token", token)]).await,
+        200
+    );
     assert_eq!(app.session(&browser).await.0, 401);
 }
 
@@ -140,8 +175,14 @@ async fn a_session_ends_at_its_absolute_and_idle_timeouts() {
         .filter(|r| r.action == "auth.session_ended")
         .map(|r| r.detail.clone())
         .collect();
-    assert!(reasons.iter().any(|d| d.contains("idle timeout")), "{reasons:?}");
-    assert!(reasons.iter().any(|d| d.contains("absolute timeout")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|d| d.contains("idle timeout")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|d| d.contains("absolute timeout")),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test]
@@ -161,7 +202,10 @@ async fn a_user_loses_a_group_within_one_revalidation_interval() {
     })
     .await;
     // At most one interval, plus the loop's tick (a quarter interval) and slack for the machine.
-    assert!(took <= interval + interval / 4 + Duration::from_secs(1), "took {took:?}");
+    assert!(
+        took <= interval + interval / 4 + Duration::from_secs(1),
+        "took {took:?}"
+    );
     eprintln!("the lost group took effect after {took:?} (revalidation every {interval:?})");
     let (status, me) = app.session(&browser).await;
     assert_eq!(status, 200, "still logged in, as a developer");
@@ -171,7 +215,11 @@ async fn a_user_loses_a_group_within_one_revalidation_interval() {
         .iter()
         .find(|r| r.action == "user.groups_changed")
         .expect("the change is audited");
-    assert!(changed.detail.contains("\"removed\":[\"admins\"]"), "{}", changed.detail);
+    assert!(
+        changed.detail.contains("\"removed\":[\"admins\"]"),
+        "{}",
+        changed.detail
+    );
     let role = audit
         .iter()
         .find(|r| r.action == "authz.role_changed")
@@ -226,18 +274,40 @@ async fn an_unreachable_provider_is_tolerated_until_the_grace_period_ends() {
             .count()
     };
     app.advance(Duration::from_secs(61));
-    eventually(Duration::from_secs(20), "a failed revalidation", || async { failures().await >= 1 }).await;
-    assert_eq!(app.session(&browser).await.0, 200, "an outage is not a revocation");
-    app.advance(Duration::from_secs(300));
-    eventually(Duration::from_secs(20), "a second failed revalidation", || async { failures().await >= 2 }).await;
-    assert_eq!(app.session(&browser).await.0, 200, "still within the grace period");
-    app.advance(Duration::from_secs(301));
-    eventually(Duration::from_secs(20), "the session ending after the grace period", || async {
-        app.session(&browser).await.0 == 401
+    eventually(Duration::from_secs(20), "a failed revalidation", || async {
+        failures().await >= 1
     })
     .await;
-    assert!(app.audit().await.iter().any(|r| r.action == "auth.session_ended"
-        && r.detail.contains("grace period")));
+    assert_eq!(
+        app.session(&browser).await.0,
+        200,
+        "an outage is not a revocation"
+    );
+    app.advance(Duration::from_secs(300));
+    eventually(
+        Duration::from_secs(20),
+        "a second failed revalidation",
+        || async { failures().await >= 2 },
+    )
+    .await;
+    assert_eq!(
+        app.session(&browser).await.0,
+        200,
+        "still within the grace period"
+    );
+    app.advance(Duration::from_secs(301));
+    eventually(
+        Duration::from_secs(20),
+        "the session ending after the grace period",
+        || async { app.session(&browser).await.0 == 401 },
+    )
+    .await;
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|r| r.action == "auth.session_ended" && r.detail.contains("grace period"))
+    );
 }
 
 #[tokio::test]
@@ -249,7 +319,12 @@ async fn without_a_refresh_token_a_session_ends_with_the_id_token() {
     let browser = app.browser();
     let (state, nonce) = begin(&app, &browser).await;
     h.plan(h.honest(&nonce, "short"));
-    let page = call_back(&app, &browser, &[("state", &state), ("code", "c"), ("iss", &h.issuer)]).await;
+    let page = call_back(
+        &app,
+        &browser,
+        &[("state", &state), ("code", "c"), ("iss", &h.issuer)],
+    )
+    .await;
     assert_eq!(page.status, 303, "{}", page.body);
     assert_eq!(app.session(&browser).await.0, 200);
     app.advance(Duration::from_secs(301));

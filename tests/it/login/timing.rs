@@ -43,7 +43,12 @@ async fn a_login_round_trip_costs_hangar_at_most_30_ms() {
         let browser = app.browser();
         let start = app.start_login(&browser, "").await;
         let back = idp
-            .authorize(&browser, start.location(), "bench", &app.url("/auth/callback"))
+            .authorize(
+                &browser,
+                start.location(),
+                "bench",
+                &app.url("/auth/callback"),
+            )
             .await;
         let done = browser.get(&back).await;
         assert_eq!(done.status, 303, "{}", done.body);
