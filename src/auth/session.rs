@@ -46,8 +46,8 @@ pub struct SessionPrincipal {
     pub csrf_ok: bool,
 }
 
-/// A session just made by a login.
-#[derive(Debug, Clone)]
+/// A session just made by a login (no `Debug`: the cookie holds the session id).
+#[derive(Clone)]
 pub struct Started {
     pub user: User,
     pub session: SessionId,

@@ -59,8 +59,7 @@ impl std::fmt::Debug for Grant {
     }
 }
 
-/// How asking the provider again went.
-#[derive(Debug)]
+/// How asking the provider again went. (Its `Debug` leaves the refresh token out.)
 pub enum Refresh {
     /// The groups now; a rotated refresh token; the new ID token's expiry (0: none).
     Ok {
@@ -74,16 +73,28 @@ pub enum Refresh {
     Unreachable(String),
 }
 
+impl std::fmt::Debug for Refresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refresh::Ok { groups, .. } => f
+                .debug_struct("Ok")
+                .field("groups", groups)
+                .finish_non_exhaustive(),
+            Refresh::Revoked(why) => f.debug_tuple("Revoked").field(why).finish(),
+            Refresh::Unreachable(why) => f.debug_tuple("Unreachable").field(why).finish(),
+        }
+    }
+}
+
 /// A login started: where to send the browser, and the cookie binding the transaction to it.
-#[derive(Debug)]
 pub struct Begun {
     pub location: String,
     pub cookie_name: String,
     pub cookie_value: String,
 }
 
-/// The callback's query parameters.
-#[derive(Debug, Default, serde::Deserialize)]
+/// The callback's query parameters (no `Debug`: they hold the code and the state).
+#[derive(Default, serde::Deserialize)]
 pub struct Callback {
     pub state: Option<String>,
     pub code: Option<String>,
