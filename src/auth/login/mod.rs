@@ -390,17 +390,7 @@ impl Login {
     }
 
     /// Asks `provider` again about a session (its sealed refresh or access token).
-    pub fn refresh<'a>(
-        &'a self,
-        provider: &'a str,
-        sealed: Option<&'a [u8]>,
-        sub: &'a str,
-        spent: &'a Spent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Refresh> + Send + 'a>> {
-        Box::pin(self.refresh_now(provider, sealed, sub, spent))
-    }
-
-    async fn refresh_now(
+    pub async fn refresh(
         &self,
         provider: &str,
         sealed: Option<&[u8]>,

@@ -79,3 +79,24 @@ async fn two_people_with_the_same_preferred_username_get_two_accounts() {
         .count();
     assert_eq!(created, 2);
 }
+
+#[tokio::test]
+async fn a_disabled_account_can_neither_log_in_nor_use_its_session() {
+    let (idp, app) = with_idp(|_| {}).await;
+    idp.user("zed", &["developers"]).await;
+    let before = app.browser();
+    app.login(&before, &idp, "zed").await;
+    app.disable("zed").await;
+    let after = app.browser();
+    let page = app.login(&after, &idp, "zed").await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.set_cookie("hangar_session").is_none());
+    assert_eq!(app.refusals().await, ["account_disabled"]);
+    // The session from before is refused too (once its short cache has expired).
+    eventually(
+        Duration::from_secs(5),
+        "the old session refused",
+        || async { app.session(&before).await.0 == 401 },
+    )
+    .await;
+}

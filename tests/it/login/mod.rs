@@ -210,6 +210,19 @@ impl LoginApp {
         all
     }
 
+    /// Disables an account the way an administrator would (there is no route for it yet).
+    pub async fn disable(&self, login: &str) {
+        let pool = sqlx::SqlitePool::connect(&self.database_url)
+            .await
+            .expect("database");
+        sqlx::query("UPDATE users SET active = FALSE WHERE login = $1")
+            .bind(login)
+            .execute(&pool)
+            .await
+            .expect("update");
+        pool.close().await;
+    }
+
     /// The reasons of the refused logins audited so far.
     pub async fn refusals(&self) -> Vec<String> {
         self.audit()
