@@ -1,7 +1,8 @@
 //! Hangar: a self-hosted CI server that runs Drone pipelines, in which every build belongs to a
 //! verified identity. The modules are the product's parts:
 
-/// Who is calling: API tokens and their cache.
+/// Who is calling: API tokens and their cache, logins through OpenID providers and GitHub,
+/// browser sessions.
 pub mod auth;
 /// Benchmarks of a real server process (`hangar bench`).
 pub mod bench;

@@ -1,6 +1,7 @@
-//! Who is calling. For now: API tokens (stored as SHA-256 hashes), including the bootstrap
-//! admin token of first set-up. Lookups are cached in memory for a few seconds so the hot path
-//! (every API call) rarely touches the database.
+//! Who is calling. API tokens (stored as SHA-256 hashes), including the bootstrap admin token of
+//! first set-up; lookups are cached in memory for a few seconds so the hot path (every API call)
+//! rarely touches the database. `login/`: logging in through an OpenID provider or GitHub.
+//! `session.rs`: the browser sessions a login makes, and their revalidation.
 //!
 //! What does not live here: HTTP header parsing (`http::auth`), the decision what a caller may
 //! do (`http::auth::require_*` for now).
