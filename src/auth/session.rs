@@ -64,6 +64,20 @@ pub struct Timeouts {
     pub grace: i64,
 }
 
+impl Timeouts {
+    /// How often the revalidation loop looks for due sessions: a quarter of the interval, at
+    /// most a second (one indexed query a tick when nothing is due).
+    pub fn tick(&self) -> i64 {
+        (self.revalidate / 4).clamp(100, 1_000)
+    }
+
+    /// When a session checked at `now` is due again: one tick early, so that with the loop's
+    /// tick it is checked at least every `revalidate`.
+    pub fn next_check(&self, now: i64) -> i64 {
+        now + (self.revalidate - self.tick()).max(1)
+    }
+}
+
 /// The sessions of this server.
 pub struct Sessions {
     store: Store,
@@ -166,7 +180,7 @@ impl Sessions {
         let revalidate_at = if grant.refresh_token.is_none() && grant.provider_expires > 0 {
             grant.provider_expires
         } else {
-            now + self.timeouts.revalidate
+            self.timeouts.next_check(now)
         };
         let session = NewSession {
             hash: token::hash(&id),

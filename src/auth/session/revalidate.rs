@@ -24,10 +24,7 @@ const RETRY_MS: i64 = 30_000;
 
 /// Starts the revalidation loop; it ends with `shutdown`.
 pub fn spawn(sessions: Arc<Sessions>, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-    // A quarter of the interval, at most a second: one indexed query a tick when nothing is due.
-    let every = Duration::from_millis(
-        u64::try_from((sessions.timeouts.revalidate / 4).clamp(100, 1_000)).unwrap_or(1_000),
-    );
+    let every = Duration::from_millis(u64::try_from(sessions.timeouts.tick()).unwrap_or(1_000));
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -100,7 +97,7 @@ impl Sessions {
                     groups,
                     refresh_token: refresh_token.map(|t| self.login.seal(&t)),
                     provider_expires: 0,
-                    next_at: now + self.timeouts.revalidate,
+                    next_at: self.timeouts.next_check(now),
                 };
                 self.store
                     .record_revalidation(session, &revalidated, &self.roles, now)

@@ -113,3 +113,21 @@ async fn only_an_unrestricted_admin_grant_makes_an_admin() {
     assert!(!limited.is_admin(&["ops".to_string()]));
     assert_eq!(limited.roles_of(&["ops".to_string()]), ["admin"]);
 }
+
+#[test]
+fn sessions_fall_due_a_tick_early_so_the_loop_keeps_the_interval() {
+    let t = Timeouts {
+        idle: 0,
+        absolute: 0,
+        revalidate: 300_000,
+        grace: 0,
+    };
+    assert_eq!(t.tick(), 1_000);
+    assert_eq!(t.next_check(0) + t.tick(), 300_000);
+    let short = Timeouts {
+        revalidate: 2_000,
+        ..t
+    };
+    assert_eq!(short.tick(), 500);
+    assert!(short.next_check(0) + short.tick() <= 2_000);
+}
