@@ -3,7 +3,8 @@
 
 /// The audit trail's chain and its verification.
 pub mod audit;
-/// Who is calling: API tokens (format, cache), issuing and revoking them.
+/// Who is calling: API tokens (format, cache, issuing, revoking), logins through OpenID
+/// providers and GitHub, browser sessions, the embedded OpenID provider.
 pub mod auth;
 /// Benchmarks of a real server process (`hangar bench`).
 pub mod bench;

@@ -117,6 +117,15 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         clock.clone(),
         shutdown.clone(),
     ));
+    let login =
+        crate::auth::login::Login::new(&config, store.clone(), secrets.clone(), clock.clone())?;
+    let sessions =
+        crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
+    let revalidation = login
+        .enabled()
+        .then(|| crate::auth::session::spawn(sessions.clone(), shutdown.clone()));
+    reload_on_sighup(login.clone(), shutdown.clone());
+
     let trigger_handle = trigger.clone();
     let issuer =
         crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
@@ -131,6 +140,8 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         metrics: metrics_handle(),
         issuer,
         secrets,
+        login,
+        sessions,
     });
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -144,6 +155,9 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             .await
             .context("serving HTTP")?;
         runner_task.abort();
+        if let Some(task) = revalidation {
+            let _ = task.await;
+        }
         trigger_handle.stopped().await;
         let _ = chainer.await;
         // Steps still running die with the server; the next start marks their stages.
@@ -156,6 +170,27 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         shutdown,
         done,
     })
+}
+
+/// Reads the login provider's client secret again on SIGHUP (rotation without a restart).
+fn reload_on_sighup(login: Arc<crate::auth::login::Login>, shutdown: CancellationToken) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                got = hup.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                    tracing::info!("SIGHUP: reading the login client secret again");
+                    login.reload_secrets();
+                }
+            }
+        }
+    });
 }
 
 /// Runs the server until SIGINT or SIGTERM.

@@ -17,12 +17,18 @@
 //! 4. `last_used` is recorded off the request path, at most once a minute per token
 //!    (`usage.rs`).
 //!
+//! Also here: `login/`, logging in through an OpenID provider or GitHub; `session.rs`, the
+//! browser sessions a login makes, and their revalidation; `issuer/`, Hangar's own OpenID
+//! provider for local users.
+//!
 //! What does not live here: HTTP header parsing (`http::auth`), the decision what a caller may
 //! do (the policy).
 
 mod credentials;
 pub mod issuer;
 pub mod keys;
+pub mod login;
+pub mod session;
 pub mod token;
 mod usage;
 

@@ -173,7 +173,7 @@ impl IdentityConfig {
                     bail!("oidc_issuer (HANGAR_OIDC_ISSUER) = {issuer:?} must be an http(s) URL");
                 }
                 Some(OidcSettings {
-                    issuer: issuer.trim_end_matches('/').to_string(),
+                    issuer: issuer.trim().to_string(),
                     client_id,
                     client_secret,
                     scopes: var("oidc_scopes")

@@ -17,6 +17,8 @@ pub enum ActorKind {
     Runner,
     /// Hangar itself: start-up recovery, timeouts, scheduling.
     System,
+    /// Someone not (yet) known: a browser in the middle of a login.
+    Anonymous,
 }
 
 impl ActorKind {
@@ -26,6 +28,7 @@ impl ActorKind {
             ActorKind::Hook => "hook",
             ActorKind::Runner => "runner",
             ActorKind::System => "system",
+            ActorKind::Anonymous => "anonymous",
         }
     }
 }
@@ -64,6 +67,16 @@ impl Actor {
             kind: ActorKind::Runner,
             user_id: None,
             name: name.into(),
+            token_id: None,
+        }
+    }
+
+    /// A browser that has not logged in (a failed login).
+    pub fn anonymous() -> Actor {
+        Actor {
+            kind: ActorKind::Anonymous,
+            user_id: None,
+            name: "@anonymous".into(),
             token_id: None,
         }
     }
@@ -125,6 +138,21 @@ pub enum AuditAction {
     OidcRefreshReused,
     /// A provider session ended (end_session): its refresh tokens were revoked.
     OidcLoggedOut,
+    /// Someone logged in through a provider and got a session.
+    LoginSucceeded,
+    /// A login was refused; the detail says why (`reason`).
+    LoginFailed,
+    /// A session ended at its user's request.
+    Logout,
+    /// A session ended without its user asking: a timeout, the provider refused a refresh, the
+    /// provider stayed unreachable past the grace period, a newer login replaced it.
+    SessionEnded,
+    /// A session was checked again with its provider (the detail says how it went).
+    SessionRevalidated,
+    /// A user's groups at their provider changed (at login or revalidation).
+    UserGroupsChanged,
+    /// The roles a user's groups map to changed.
+    RoleChanged,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -183,6 +211,13 @@ impl AuditAction {
             AuditAction::OidcCodeReplayed => "oidc.code_replayed",
             AuditAction::OidcRefreshReused => "oidc.refresh_token_reused",
             AuditAction::OidcLoggedOut => "oidc.logged_out",
+            AuditAction::LoginSucceeded => "auth.login",
+            AuditAction::LoginFailed => "auth.login_failed",
+            AuditAction::Logout => "auth.logout",
+            AuditAction::SessionEnded => "auth.session_ended",
+            AuditAction::SessionRevalidated => "auth.session_revalidated",
+            AuditAction::UserGroupsChanged => "user.groups_changed",
+            AuditAction::RoleChanged => "authz.role_changed",
         }
     }
 }
@@ -248,6 +283,11 @@ impl AuditEvent {
             (serde_json::Value::Object(old), serde_json::Value::Object(new)) => old.extend(new),
             (_, detail) => self.detail = detail,
         }
+        self
+    }
+
+    pub fn with_outcome(mut self, outcome: Outcome) -> AuditEvent {
+        self.outcome = outcome;
         self
     }
 }

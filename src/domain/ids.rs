@@ -42,3 +42,7 @@ id!(
     /// An API token's database id.
     TokenId
 );
+id!(
+    /// A browser session's database id (never its cookie value).
+    SessionId
+);

@@ -12,7 +12,7 @@ pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEvent, LoginFailure, Outcome};
 pub use build::{Build, Event, Stage, Step};
-pub use ids::{BuildId, RepoId, StageId, StepId, TokenId, UserId};
+pub use ids::{BuildId, RepoId, SessionId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};
 pub use status::Status;
 pub use token::{Token, TokenKind};

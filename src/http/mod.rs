@@ -1,13 +1,16 @@
 //! The axum adapter: the route table, the request span (method, route, request id), body limits,
 //! and the handlers in `api/` (JSON, one file per resource) and `hook.rs`. Handlers translate
-//! between HTTP and the parts below; they hold no business rules.
+//! between HTTP and the parts below; they hold no business rules. `login.rs` holds the browser's
+//! login, callback and logout routes; their failures become HTML pages in `page.rs`.
 
 mod api;
 mod auth;
 mod error;
 mod extract;
 mod hook;
+mod login;
 mod oidc;
+mod page;
 mod trace;
 
 use crate::auth::Authenticator;
@@ -40,6 +43,10 @@ pub struct App {
     pub secrets: crate::auth::keys::SecretBox,
     /// The embedded OpenID provider (`/oidc`).
     pub issuer: crate::auth::issuer::Issuer,
+    /// Login providers and login transactions.
+    pub login: Arc<crate::auth::login::Login>,
+    /// Browser sessions.
+    pub sessions: Arc<crate::auth::session::Sessions>,
 }
 
 pub type State = Arc<App>;
@@ -53,10 +60,17 @@ pub fn router(app: State) -> Router {
         .route("/healthz", get(api::system::healthz))
         .route("/version", get(api::system::version))
         .route("/metrics", get(api::system::metrics));
+    let browser = Router::new()
+        .route("/login", get(login::start))
+        .route("/auth/callback", get(login::callback))
+        .route("/logout", get(login::confirm).post(login::logout))
+        .route("/auth/session", get(login::show).delete(login::delete))
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 10));
     let routes = Router::new()
         .merge(hook)
         .merge(public)
         .merge(oidc::router())
+        .merge(browser)
         .nest(
             "/api",
             api::router().layer(axum::extract::DefaultBodyLimit::max(MAX_API_BYTES)),

@@ -35,9 +35,11 @@ mod builds;
 mod grants;
 mod issuer;
 mod local_accounts;
+mod logins;
 mod logs;
 mod repos;
 mod rows;
+mod sessions;
 mod stages;
 mod tokens;
 mod users;
@@ -51,8 +53,10 @@ pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };
 pub use local_accounts::{LocalAccount, NewLocalUser};
+pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
+pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};
 pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserPatch};

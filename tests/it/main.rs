@@ -8,6 +8,7 @@ mod builds;
 mod cli;
 mod crash;
 mod issuer;
+mod login;
 mod store;
 mod tokens;
 mod users;

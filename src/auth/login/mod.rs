@@ -1,0 +1,449 @@
+//! Logging in through a provider: an external OpenID Connect provider (`oidc`) or GitHub
+//! (`github`). [`Login::begin`] starts the authorization code flow with PKCE S256, a fresh
+//! `state` and `nonce`, and stores the transaction server-side (state hashed, verifier sealed,
+//! the issuer it went to, where to return, 10 minutes at most), bound to the browser by a cookie
+//! of its own. [`Login::finish`] takes the callback: the cookie and the state, the RFC 9207
+//! `iss` parameter, then the code exchange and the checks of the provider's module. Every
+//! refused login is audited with its reason.
+//!
+//! What does not live here: sessions (`auth::session`), HTTP (`http::login`).
+
+pub mod discovery;
+pub mod failure;
+pub mod github;
+pub mod groups;
+pub mod idtoken;
+pub mod jwks;
+pub mod oidc;
+pub mod outbound;
+pub mod return_to;
+pub mod secret;
+
+pub use failure::{Failure, Reason};
+
+use crate::auth::keys::SecretBox;
+use crate::auth::token;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::store::{LoginTransaction, ProviderAccount, Store};
+use openidconnect::RedirectUrl;
+use outbound::{Outbound, Spent};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// How long a login may take, from `/login` to the callback.
+pub const TRANSACTION_MS: i64 = 600_000;
+
+/// What the provider granted, kept with the session.
+#[derive(Clone, Default)]
+pub struct Grant {
+    /// OpenID: the refresh token; GitHub: the access token.
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub sid: String,
+    pub jti: String,
+    pub auth_time: i64,
+    /// The ID token's expiry when no refresh token came (the session ends then); else 0.
+    pub provider_expires: i64,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("provider_expires", &self.provider_expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How asking the provider again went. (Its `Debug` leaves the refresh token out.)
+pub enum Refresh {
+    /// The groups now; a rotated refresh token; the new ID token's expiry (0: none).
+    Ok {
+        groups: Vec<String>,
+        refresh_token: Option<String>,
+        expires: i64,
+    },
+    /// The provider says no: the session must end now.
+    Revoked(String),
+    /// The provider could not be asked: not a revocation (until the grace period ends).
+    Unreachable(String),
+}
+
+impl std::fmt::Debug for Refresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refresh::Ok { groups, .. } => f
+                .debug_struct("Ok")
+                .field("groups", groups)
+                .finish_non_exhaustive(),
+            Refresh::Revoked(why) => f.debug_tuple("Revoked").field(why).finish(),
+            Refresh::Unreachable(why) => f.debug_tuple("Unreachable").field(why).finish(),
+        }
+    }
+}
+
+/// A login started: where to send the browser, and the cookie binding the transaction to it.
+pub struct Begun {
+    pub location: String,
+    pub cookie_name: String,
+    pub cookie_value: String,
+}
+
+/// The callback's query parameters (no `Debug`: they hold the code and the state).
+#[derive(Default, serde::Deserialize)]
+pub struct Callback {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A finished login.
+#[derive(Debug)]
+pub struct Finished {
+    pub account: ProviderAccount,
+    pub grant: Grant,
+    pub return_to: String,
+    /// The transaction cookie to delete.
+    pub cookie_name: String,
+}
+
+/// The configured providers and the login transactions.
+pub struct Login {
+    store: Store,
+    secrets: SecretBox,
+    clock: SharedClock,
+    http: Outbound,
+    secure: bool,
+    server_url: String,
+    pub oidc: Option<oidc::Oidc>,
+    pub github: Option<github::GitHub>,
+}
+
+impl Login {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        secrets: SecretBox,
+        clock: SharedClock,
+    ) -> anyhow::Result<Arc<Login>> {
+        let redirect = RedirectUrl::new(format!("{}/auth/callback", config.server_url))?;
+        Ok(Arc::new(Login {
+            oidc: config
+                .identity
+                .oidc
+                .as_ref()
+                .map(|s| oidc::Oidc::new(s, redirect.clone())),
+            github: config
+                .identity
+                .github
+                .as_ref()
+                .map(|s| github::GitHub::new(s, redirect.clone())),
+            http: Outbound::new()?,
+            secure: config.server_url.starts_with("https://"),
+            server_url: config.server_url.clone(),
+            store,
+            secrets,
+            clock,
+        }))
+    }
+
+    /// Whether any external provider is configured.
+    pub fn enabled(&self) -> bool {
+        self.oidc.is_some() || self.github.is_some()
+    }
+
+    /// Reads client secrets again (SIGHUP).
+    pub fn reload_secrets(&self) {
+        if let Some(o) = &self.oidc {
+            o.reload_secret();
+        }
+    }
+
+    /// The name of the transaction cookie for `state`: one per transaction, so logins in two
+    /// tabs do not clash.
+    pub fn cookie_name(&self, state: &str) -> String {
+        let prefix = if self.secure { "__Host-" } else { "" };
+        format!("{prefix}hangar_login_{}", &token::hash(state)[..16])
+    }
+
+    /// Whether cookies are `Secure` (the server URL is https).
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// Starts a login with `provider` (`oidc`, `github`, or the only one configured).
+    pub async fn begin(
+        &self,
+        provider: Option<&str>,
+        return_to: Option<&str>,
+        spent: &Spent,
+    ) -> Result<Begun, Failure> {
+        let now = self.clock.now_ms();
+        let result = self.start(provider, return_to, spent, now).await;
+        if let Err(f) = &result {
+            self.refuse(provider.unwrap_or(""), f, now).await;
+        }
+        result
+    }
+
+    async fn start(
+        &self,
+        provider: Option<&str>,
+        return_to: Option<&str>,
+        spent: &Spent,
+        now: i64,
+    ) -> Result<Begun, Failure> {
+        let (name, location, state, nonce, verifier, issuer) =
+            match (provider, &self.oidc, &self.github) {
+                (None | Some("oidc"), Some(o), _) => {
+                    let d = o.discover(&self.http, spent, now).await?;
+                    let a = o.authorize(&d)?;
+                    (
+                        "oidc",
+                        a.url,
+                        a.state,
+                        a.nonce,
+                        a.pkce_verifier,
+                        o.settings.issuer.clone(),
+                    )
+                }
+                (None | Some("github"), None, Some(g)) | (Some("github"), _, Some(g)) => {
+                    let (url, state, verifier) = g.authorize()?;
+                    (
+                        "github",
+                        url,
+                        state,
+                        String::new(),
+                        verifier,
+                        g.issuer().to_string(),
+                    )
+                }
+                _ => {
+                    return Err(Failure::new(
+                        Reason::UnknownProvider,
+                        "no such login provider is configured",
+                    ));
+                }
+            };
+        let transaction = LoginTransaction {
+            state_hash: token::hash(&state),
+            provider: name.into(),
+            issuer,
+            nonce,
+            pkce_verifier: self.secrets.seal(verifier.as_bytes()),
+            return_to: return_to::safe(return_to),
+            created: now,
+            expires: now + TRANSACTION_MS,
+        };
+        self.store
+            .create_login_transaction(&transaction, now)
+            .await
+            .map_err(|e| Failure::new(Reason::Unavailable, e.detail()))?;
+        Ok(Begun {
+            location,
+            cookie_name: self.cookie_name(&state),
+            cookie_value: state,
+        })
+    }
+
+    /// Finishes a login from the provider's callback. `cookie` reads a cookie of the request.
+    pub async fn finish(
+        &self,
+        callback: &Callback,
+        cookie: &(dyn Fn(&str) -> Option<String> + Sync),
+        spent: &Spent,
+    ) -> Result<Finished, (Failure, Option<String>)> {
+        let now = self.clock.now_ms();
+        let mut provider = String::new();
+        let result = self
+            .callback(callback, cookie, spent, now, &mut provider)
+            .await;
+        if let Err((f, _)) = &result {
+            self.refuse(&provider, f, now).await;
+        }
+        result
+    }
+
+    async fn callback(
+        &self,
+        callback: &Callback,
+        cookie: &(dyn Fn(&str) -> Option<String> + Sync),
+        spent: &Spent,
+        now: i64,
+        provider: &mut String,
+    ) -> Result<Finished, (Failure, Option<String>)> {
+        let state = callback.state.as_deref().filter(|s| !s.is_empty()).ok_or((
+            Failure::new(Reason::MissingState, "the callback has no state"),
+            None,
+        ))?;
+        let cookie_name = self.cookie_name(state);
+        let fail = |reason, detail: &str| (Failure::new(reason, detail), Some(cookie_name.clone()));
+        // The browser must hold this transaction's cookie: a state from someone else's login
+        // (login CSRF) finds none. Checked before the transaction is touched.
+        let held = cookie(&cookie_name).unwrap_or_default();
+        if !bool::from(held.as_bytes().ct_eq(state.as_bytes())) {
+            return Err(fail(
+                Reason::StateMismatch,
+                "this browser did not start that login",
+            ));
+        }
+        let Some(t) = self
+            .store
+            .take_login_transaction(&token::hash(state))
+            .await
+            .map_err(|e| fail(Reason::Unavailable, &e.detail()))?
+        else {
+            return Err(fail(
+                Reason::UnknownTransaction,
+                "no such login in progress (already finished?)",
+            ));
+        };
+        provider.clone_from(&t.provider);
+        if t.expires < now {
+            return Err(fail(
+                Reason::TransactionExpired,
+                "the login took longer than 10 minutes",
+            ));
+        }
+        let verifier = self
+            .secrets
+            .open(&t.pkce_verifier)
+            .and_then(|v| String::from_utf8(v).ok())
+            .ok_or_else(|| {
+                fail(
+                    Reason::Misconfigured,
+                    "the login's verifier cannot be opened",
+                )
+            })?;
+        let done = |(account, grant)| Finished {
+            account,
+            grant,
+            return_to: t.return_to.clone(),
+            cookie_name: cookie_name.clone(),
+        };
+        if let Some(iss) = &callback.iss
+            && *iss != t.issuer
+        {
+            return Err(fail(
+                Reason::IssuerMismatch,
+                "the response comes from another issuer than the login went to",
+            ));
+        }
+        match (t.provider.as_str(), &self.oidc, &self.github) {
+            ("oidc", Some(o), _) if o.settings.issuer == t.issuer => {
+                let d = o
+                    .discover(&self.http, spent, now)
+                    .await
+                    .map_err(|f| (f, Some(cookie_name.clone())))?;
+                if callback.iss.is_none() && d.sends_iss() {
+                    return Err(fail(
+                        Reason::MissingIssuer,
+                        "the provider promises an iss parameter and sent none",
+                    ));
+                }
+                if let Some(e) = &callback.error {
+                    return Err(fail(
+                        Reason::ProviderError,
+                        &format!("the provider answered {}", short(e)),
+                    ));
+                }
+                let code = callback
+                    .code
+                    .as_deref()
+                    .ok_or_else(|| fail(Reason::MissingCode, "the callback has no code"))?;
+                let returned = oidc::Returned {
+                    code,
+                    verifier,
+                    nonce: &t.nonce,
+                };
+                o.finish(&d, returned, &self.http, spent, now)
+                    .await
+                    .map(done)
+                    .map_err(|f| (f, Some(cookie_name.clone())))
+            }
+            ("github", _, Some(g)) if g.issuer() == t.issuer => {
+                if let Some(e) = &callback.error {
+                    return Err(fail(
+                        Reason::ProviderError,
+                        &format!("GitHub answered {}", short(e)),
+                    ));
+                }
+                let code = callback
+                    .code
+                    .as_deref()
+                    .ok_or_else(|| fail(Reason::MissingCode, "the callback has no code"))?;
+                g.finish(code, verifier, &self.http, spent)
+                    .await
+                    .map(done)
+                    .map_err(|f| (f, Some(cookie_name.clone())))
+            }
+            _ => Err(fail(
+                Reason::UnknownProvider,
+                "the login's provider is no longer configured",
+            )),
+        }
+    }
+
+    /// Asks `provider` again about a session (its sealed refresh or access token).
+    pub async fn refresh(
+        &self,
+        provider: &str,
+        sealed: Option<&[u8]>,
+        sub: &str,
+        spent: &Spent,
+    ) -> Refresh {
+        let now = self.clock.now_ms();
+        let Some(token) = sealed
+            .and_then(|s| self.secrets.open(s))
+            .and_then(|t| String::from_utf8(t).ok())
+        else {
+            return Refresh::Revoked("the session holds no usable provider token".into());
+        };
+        match (provider, &self.oidc, &self.github) {
+            ("oidc", Some(o), _) => o.refresh(&token, sub, &self.http, spent, now).await,
+            ("github", _, Some(g)) => g.refresh(&token, sub, &self.http, spent).await,
+            _ => Refresh::Revoked(format!("the provider {provider:?} is no longer configured")),
+        }
+    }
+
+    /// Where the browser goes to log out at `provider` (RP-initiated logout), if it can.
+    pub fn logout_url(&self, provider: &str, id_token_hint: Option<&[u8]>) -> Option<String> {
+        let hint = id_token_hint
+            .and_then(|s| self.secrets.open(s))
+            .and_then(|t| String::from_utf8(t).ok());
+        match (provider, &self.oidc) {
+            ("oidc", Some(o)) => o.logout_url(hint.as_deref(), &format!("{}/", self.server_url)),
+            _ => None,
+        }
+    }
+
+    /// Seals a provider token for storage.
+    pub fn seal(&self, secret: &str) -> Vec<u8> {
+        self.secrets.seal(secret.as_bytes())
+    }
+
+    /// Audits (and logs) a refused login.
+    pub async fn refuse(&self, provider: &str, f: &Failure, now: i64) {
+        tracing::info!(provider, reason = f.reason.as_str(), detail = %f.detail, "login refused");
+        if let Err(e) = self
+            .store
+            .record_login_failure(provider, f.reason.as_str(), &f.detail, now)
+            .await
+        {
+            tracing::error!(error = e.detail(), "auditing a refused login failed");
+        }
+    }
+}
+
+/// A provider's error code, cut short and limited to safe characters.
+fn short(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect()
+}
