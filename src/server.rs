@@ -65,7 +65,20 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     }
     let secrets = crate::auth::keys::SecretBox::load_or_create(&config.identity.secret_key_file)?;
     let store = Store::open(&config.database_url).await?;
-    crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
+    let own_client =
+        crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
+    // Hangar logs in through its own provider with the same code as through any other.
+    let local = crate::config::OidcSettings {
+        issuer: own_client.issuer.clone(),
+        client_id: own_client.client_id.clone(),
+        client_secret: crate::config::SecretSource::Value(own_client.client_secret.clone()),
+        scopes: Some(
+            ["openid", "profile", "email", "offline_access", "groups"]
+                .map(String::from)
+                .to_vec(),
+        ),
+        groups_claim: "groups".into(),
+    };
     let hash = config
         .admin_token
         .as_ref()
@@ -117,12 +130,17 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         clock.clone(),
         shutdown.clone(),
     ));
-    let login =
-        crate::auth::login::Login::new(&config, store.clone(), secrets.clone(), clock.clone())?;
+    let login = crate::auth::login::Login::new(
+        &config,
+        store.clone(),
+        secrets.clone(),
+        clock.clone(),
+        Some(&local),
+    )?;
     let sessions =
         crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
     let revalidation = login
-        .enabled()
+        .available()
         .then(|| crate::auth::session::spawn(sessions.clone(), shutdown.clone()));
     reload_on_sighup(login.clone(), shutdown.clone());
 

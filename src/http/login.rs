@@ -84,7 +84,9 @@ fn transaction_cookie(app: &State, name: &str, value: &str, max_age: i64) -> Str
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
-/// `GET /login?return_to=/path&provider=oidc|github`: off to the provider.
+/// `GET /login?return_to=/path&provider=oidc|github`: off to the provider. `local=1` (or
+/// `provider=local`) uses Hangar's own provider: the way in when no external provider is
+/// configured, and otherwise a break-glass path that admits only local administrators.
 pub async fn start(
     axum::extract::State(app): axum::extract::State<State>,
     headers: HeaderMap,
@@ -92,7 +94,7 @@ pub async fn start(
 ) -> Response {
     let started = Instant::now();
     let spent = Spent::default();
-    if !app.login.enabled() {
+    if !app.login.available() {
         return Page::new(
             StatusCode::NOT_FOUND,
             "No login provider",
@@ -101,7 +103,10 @@ pub async fn start(
         )
         .into_response();
     }
-    let provider = param(&query, "provider");
+    let provider = match param(&query, "local").as_deref() {
+        Some("1" | "true") => Some(crate::auth::login::LOCAL.to_string()),
+        _ => param(&query, "provider"),
+    };
     let return_to = param(&query, "return_to");
     let mut response = match app
         .login
@@ -139,6 +144,21 @@ pub async fn callback(
     };
     let cookie = |name: &str| session::cookie(&headers, name);
     let mut response = match app.login.finish(&cb, &cookie, &spent).await {
+        Ok(finished) if !break_glass_allowed(&app, &finished) => {
+            let f = crate::auth::login::Failure::new(
+                crate::auth::login::Reason::NotAllowed,
+                "local sign-in is only for administrators while an external provider is configured",
+            );
+            app.login
+                .refuse(crate::auth::login::LOCAL, &f, app.clock.now_ms())
+                .await;
+            let mut r = failure_page(&f, &headers);
+            add_cookie(
+                &mut r,
+                &transaction_cookie(&app, &finished.cookie_name, "", 0),
+            );
+            r
+        }
         Ok(finished) => match app.sessions.start(&finished, &headers, "").await {
             Ok(s) => {
                 let mut r = redirect(&finished.return_to);
@@ -168,6 +188,18 @@ pub async fn callback(
     };
     timing(&mut response, started, &spent);
     response
+}
+
+/// With an external provider configured, a login through Hangar's own provider is a break-glass
+/// path: only for accounts whose groups make them administrators.
+fn break_glass_allowed(app: &State, finished: &crate::auth::login::Finished) -> bool {
+    finished.account.provider != crate::auth::login::LOCAL
+        || !app.login.enabled()
+        || app
+            .sessions
+            .roles_of(&finished.account.groups)
+            .iter()
+            .any(|r| r == "admin")
 }
 
 /// `GET /logout`: from a page of this server (or a typed-in address) the session ends at once;

@@ -29,6 +29,9 @@ pub enum Reason {
     UserInfo,
     /// The account is disabled here.
     AccountDisabled,
+    /// The account may not use this way in (local sign-in beside an external provider is for
+    /// administrators only).
+    NotAllowed,
     /// The provider or its configuration is unusable (metadata, no S256, a bad secret file).
     Misconfigured,
     /// The provider cannot be reached.
@@ -52,6 +55,7 @@ impl Reason {
             Reason::IdToken => "invalid_id_token",
             Reason::UserInfo => "userinfo_failed",
             Reason::AccountDisabled => "account_disabled",
+            Reason::NotAllowed => "not_allowed",
             Reason::Misconfigured => "provider_misconfigured",
             Reason::Unavailable => "provider_unavailable",
             Reason::UnknownProvider => "unknown_provider",
@@ -62,7 +66,7 @@ impl Reason {
     pub fn status(self) -> u16 {
         match self {
             Reason::Misconfigured | Reason::Unavailable => 502,
-            Reason::AccountDisabled => 403,
+            Reason::AccountDisabled | Reason::NotAllowed => 403,
             Reason::UnknownProvider => 404,
             _ => 400,
         }

@@ -122,7 +122,14 @@ pub struct Login {
     server_url: String,
     pub oidc: Option<oidc::Oidc>,
     pub github: Option<github::GitHub>,
+    /// Hangar's own provider (`{server_url}/oidc`), through the very same relying-party code:
+    /// the way in when no external provider is configured, and otherwise a break-glass path
+    /// for local administrators (`/login?local=1`).
+    pub local: Option<oidc::Oidc>,
 }
+
+/// The provider name of the embedded provider's logins and sessions.
+pub const LOCAL: &str = "local";
 
 impl Login {
     pub fn new(
@@ -130,9 +137,11 @@ impl Login {
         store: Store,
         secrets: SecretBox,
         clock: SharedClock,
+        local: Option<&crate::config::OidcSettings>,
     ) -> anyhow::Result<Arc<Login>> {
         let redirect = RedirectUrl::new(format!("{}/auth/callback", config.server_url))?;
         Ok(Arc::new(Login {
+            local: local.map(|s| oidc::Oidc::new(s, redirect.clone())),
             oidc: config
                 .identity
                 .oidc
@@ -155,6 +164,11 @@ impl Login {
     /// Whether any external provider is configured.
     pub fn enabled(&self) -> bool {
         self.oidc.is_some() || self.github.is_some()
+    }
+
+    /// Whether anyone can log in at all (an external provider, or the embedded one).
+    pub fn available(&self) -> bool {
+        self.enabled() || self.local.is_some()
     }
 
     /// Reads client secrets again (SIGHUP).
@@ -200,6 +214,21 @@ impl Login {
     ) -> Result<Begun, Failure> {
         let (name, location, state, nonce, verifier, issuer) =
             match (provider, &self.oidc, &self.github) {
+                (Some(LOCAL), _, _) | (None, None, None) if self.local.is_some() => {
+                    let Some(o) = &self.local else {
+                        return Err(Failure::new(Reason::UnknownProvider, "no local provider"));
+                    };
+                    let d = o.discover(&self.http, spent, now).await?;
+                    let a = o.authorize(&d)?;
+                    (
+                        LOCAL,
+                        a.url,
+                        a.state,
+                        a.nonce,
+                        a.pkce_verifier,
+                        o.settings.issuer.clone(),
+                    )
+                }
                 (None | Some("oidc"), Some(o), _) => {
                     let d = o.discover(&self.http, spent, now).await?;
                     let a = o.authorize(&d)?;
@@ -334,8 +363,13 @@ impl Login {
                 "the response comes from another issuer than the login went to",
             ));
         }
-        match (t.provider.as_str(), &self.oidc, &self.github) {
-            ("oidc", Some(o), _) if o.settings.issuer == t.issuer => {
+        let openid = match t.provider.as_str() {
+            "oidc" => self.oidc.as_ref(),
+            LOCAL => self.local.as_ref(),
+            _ => None,
+        };
+        match (t.provider.as_str(), openid, &self.github) {
+            ("oidc" | LOCAL, Some(o), _) if o.settings.issuer == t.issuer => {
                 let d = o
                     .discover(&self.http, spent, now)
                     .await
@@ -363,6 +397,10 @@ impl Login {
                 };
                 o.finish(&d, returned, &self.http, spent, now)
                     .await
+                    .map(|(mut account, grant)| {
+                        account.provider.clone_from(&t.provider);
+                        (account, grant)
+                    })
                     .map(done)
                     .map_err(|f| (f, Some(cookie_name.clone())))
             }
@@ -405,6 +443,10 @@ impl Login {
             return Refresh::Revoked("the session holds no usable provider token".into());
         };
         match (provider, &self.oidc, &self.github) {
+            (LOCAL, _, _) if self.local.is_some() => match &self.local {
+                Some(o) => o.refresh(&token, sub, &self.http, spent, now).await,
+                None => Refresh::Revoked("no local provider".into()),
+            },
             ("oidc", Some(o), _) => o.refresh(&token, sub, &self.http, spent, now).await,
             ("github", _, Some(g)) => g.refresh(&token, sub, &self.http, spent).await,
             _ => Refresh::Revoked(format!("the provider {provider:?} is no longer configured")),
@@ -416,10 +458,12 @@ impl Login {
         let hint = id_token_hint
             .and_then(|s| self.secrets.open(s))
             .and_then(|t| String::from_utf8(t).ok());
-        match (provider, &self.oidc) {
-            ("oidc", Some(o)) => o.logout_url(hint.as_deref(), &format!("{}/", self.server_url)),
+        let openid = match provider {
+            "oidc" => self.oidc.as_ref(),
+            LOCAL => self.local.as_ref(),
             _ => None,
-        }
+        };
+        openid.and_then(|o| o.logout_url(hint.as_deref(), &format!("{}/", self.server_url)))
     }
 
     /// Seals a provider token for storage.

@@ -17,7 +17,7 @@ async fn sessions(server_url: &str) -> (Arc<Sessions>, tempfile::TempDir) {
         .expect("store");
     let clock = crate::clock::system();
     let secrets = SecretBox::from_key(&[3u8; 32]).expect("key");
-    let login = Login::new(&config, store.clone(), secrets, clock.clone()).expect("login");
+    let login = Login::new(&config, store.clone(), secrets, clock.clone(), None).expect("login");
     (Sessions::new(&config, store, login, clock), dir)
 }
 

@@ -19,6 +19,7 @@ mod flow;
 mod github;
 mod id_token;
 mod keys;
+mod local;
 mod sessions;
 mod timing;
 
