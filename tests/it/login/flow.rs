@@ -302,20 +302,6 @@ async fn a_rotated_client_secret_is_read_again_without_a_restart_and_logs_nobody
     assert_eq!(app.session(&before).await.0, 200);
 }
 
-#[tokio::test]
-async fn without_a_provider_there_is_no_login_to_start() {
-    let app = LoginApp::spawn(PUBLIC, |_| {}).await;
-    let page = app.browser().get(&app.url("/login")).await;
-    assert_eq!(page.status, 404);
-    assert!(page.body.contains("No login provider"));
-    assert!(
-        page.headers["content-type"]
-            .to_str()
-            .unwrap_or("")
-            .starts_with("text/html")
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_its_revalidation_and_logout_work_on_postgresql() {
     let Some(database) = support::database::TestDatabase::postgres().await else {

@@ -41,7 +41,11 @@ async fn sign_in(
     password: &str,
 ) -> super::browser::Page {
     let to_provider = browser.get(&format!("{}/login?{query}", app.url)).await;
-    assert!(matches!(to_provider.status, 302 | 303), "{}", to_provider.body);
+    assert!(
+        matches!(to_provider.status, 302 | 303),
+        "{}",
+        to_provider.body
+    );
     assert!(
         to_provider
             .location()
