@@ -1,6 +1,6 @@
-//! The command line: `hangar server | migrate | lint | repo | build | token | bench`. Client
-//! commands (`repo`, `build`, `token`) call a running server's API; `migrate` and `lint` work
-//! without one.
+//! The command line: `hangar server | migrate | lint | repo | build | token | user | policy |
+//! audit | bench`. Client commands (`repo`, `build`, `token`) call a running server's API;
+//! `migrate`, `lint`, `user`, `policy` and `audit` work without one.
 
 mod token;
 
@@ -60,6 +60,9 @@ pub enum Command {
     /// Benchmarks of a real server process (see README).
     #[command(subcommand)]
     Bench(crate::bench::Bench),
+    /// Ask or check the authorization policy (no server needed).
+    #[command(subcommand)]
+    Policy(crate::auth::policy::cli::PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::auth::issuer::cli::run(&config, cmd).await
         }
         Command::Bench(b) => crate::bench::run(b).await,
+        Command::Policy(cmd) => crate::auth::policy::cli::run(cmd, cli.config.as_deref()),
     }
 }
 

@@ -3,8 +3,9 @@
 
 /// The audit trail's chain and its verification.
 pub mod audit;
-/// Who is calling: API tokens (format, cache, issuing, revoking), logins through OpenID
-/// providers and GitHub, browser sessions, the embedded OpenID provider.
+/// Who is calling and what they may do: API tokens (format, cache, issuing, revoking), logins
+/// through OpenID providers and GitHub, browser sessions, the embedded OpenID provider, the
+/// Cedar authorization policy.
 pub mod auth;
 /// Benchmarks of a real server process (`hangar bench`).
 pub mod bench;

@@ -64,6 +64,9 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         );
     }
     let secrets = crate::auth::keys::SecretBox::load_or_create(&config.identity.secret_key_file)?;
+    // A policy that does not validate stops the start, with its file and line.
+    let authz = crate::auth::policy::Authz::load(&config.identity)
+        .context("loading the authorization policy")?;
     let store = Store::open(&config.database_url).await?;
     let own_client =
         crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
@@ -142,13 +145,13 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     let revalidation = login
         .available()
         .then(|| crate::auth::session::spawn(sessions.clone(), shutdown.clone()));
-    reload_on_sighup(login.clone(), shutdown.clone());
 
     let trigger_handle = trigger.clone();
     let issuer =
         crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
     let app = Arc::new(App {
         auth: Authenticator::start(store.clone(), clock.clone(), &config),
+        authz,
         config: config.clone(),
         store: store.clone(),
         clock,
@@ -166,6 +169,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         .with_context(|| format!("listening on {} (HANGAR_ADDR)", config.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, url = %config.server_url, database = store.dialect(), "hangar is serving");
+    reload_on_sighup(app.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let done = tokio::spawn(async move {
         axum::serve(listener, http::router(app))
@@ -190,8 +194,10 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     })
 }
 
-/// Reads the login provider's client secret again on SIGHUP (rotation without a restart).
-fn reload_on_sighup(login: Arc<crate::auth::login::Login>, shutdown: CancellationToken) {
+/// On SIGHUP, reads the login provider's client secret and the policy file again (rotation and
+/// policy changes without a restart). A policy file that does not validate is logged with its
+/// file:line and the policy in force stays.
+fn reload_on_sighup(app: Arc<App>, shutdown: CancellationToken) {
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return;
     };
@@ -203,8 +209,11 @@ fn reload_on_sighup(login: Arc<crate::auth::login::Login>, shutdown: Cancellatio
                     if got.is_none() {
                         return;
                     }
-                    tracing::info!("SIGHUP: reading the login client secret again");
-                    login.reload_secrets();
+                    tracing::info!("SIGHUP: reading the login client secret and the policy again");
+                    app.login.reload_secrets();
+                    if let Err(e) = app.authz.reload(&app.config.identity) {
+                        tracing::error!(error = %e, "SIGHUP: the policy was not reloaded; the one in force stays");
+                    }
                 }
             }
         }

@@ -21,13 +21,15 @@
 //! browser sessions a login makes, and their revalidation; `issuer/`, Hangar's own OpenID
 //! provider for local users.
 //!
-//! What does not live here: HTTP header parsing (`http::auth`), the decision what a caller may
-//! do (the policy).
+//! What does not live here: HTTP header parsing (`http::auth`). What a principal may do is
+//! decided in `policy`.
 
 mod credentials;
 pub mod issuer;
 pub mod keys;
 pub mod login;
+pub mod policy;
+pub mod principal;
 pub mod session;
 pub mod token;
 mod usage;

@@ -1,8 +1,10 @@
 //! `hangar bench ...`: benchmarks that start a real `hangar server` process (this binary) on a
 //! temporary data folder and measure it from outside, so the figures include everything a user
 //! would see: HTTP, the database, git, process spawns. Each prints its figures beside the target.
+//! `authz` is the exception: authorization does no I/O, so it is measured in process.
 
 mod audit;
+mod authz;
 mod load;
 mod scenarios;
 mod target;
@@ -57,6 +59,9 @@ pub enum Bench {
         #[arg(long, default_value_t = 64)]
         connections: usize,
     },
+    /// Authorization decisions (in process): cached, cold Cedar with 25 policies, listing
+    /// the repositories a user may read out of 1,000.
+    Authz,
     /// Every benchmark above with its default size.
     All,
 }
@@ -77,7 +82,9 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             seconds,
             connections,
         } => user_api::user_api(seconds, connections).await?,
+        Bench::Authz => authz::run()?,
         Bench::All => {
+            authz::run()?;
             scenarios::idle().await?;
             scenarios::lint(200).await?;
             scenarios::push_latency(200, false).await?;

@@ -18,6 +18,7 @@ pub enum ActorKind {
     /// Hangar itself: start-up recovery, timeouts, scheduling.
     System,
     /// Someone not (yet) known: a browser in the middle of a login.
+    /// A request without a credential.
     Anonymous,
 }
 
@@ -62,21 +63,20 @@ impl Actor {
         }
     }
 
-    pub fn runner(name: &str) -> Actor {
-        Actor {
-            kind: ActorKind::Runner,
-            user_id: None,
-            name: name.into(),
-            token_id: None,
-        }
-    }
-
-    /// A browser that has not logged in (a failed login).
     pub fn anonymous() -> Actor {
         Actor {
             kind: ActorKind::Anonymous,
             user_id: None,
             name: "@anonymous".into(),
+            token_id: None,
+        }
+    }
+
+    pub fn runner(name: &str) -> Actor {
+        Actor {
+            kind: ActorKind::Runner,
+            user_id: None,
+            name: name.into(),
             token_id: None,
         }
     }
@@ -153,6 +153,8 @@ pub enum AuditAction {
     UserGroupsChanged,
     /// The roles a user's groups map to changed.
     RoleChanged,
+    /// An authorization denial (the deciding policy is in the detail).
+    AuthzDenied,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -218,6 +220,7 @@ impl AuditAction {
             AuditAction::SessionRevalidated => "auth.session_revalidated",
             AuditAction::UserGroupsChanged => "user.groups_changed",
             AuditAction::RoleChanged => "authz.role_changed",
+            AuditAction::AuthzDenied => "authz.denied",
         }
     }
 }

@@ -25,7 +25,7 @@ pub const RESERVED_OWNERS: &[&str] = &[
 ];
 
 /// Who may see a repository, as Drone names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     Public,

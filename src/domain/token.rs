@@ -93,10 +93,18 @@ pub const ACTIONS: &[&str] = &[
     "user.manage",
     "policy.manage",
     "audit.read",
+    "metrics.read",
 ];
 
-/// Actions about Hangar as a whole, which take no repository pattern.
-const GLOBAL_ACTIONS: &[&str] = &["token.manage", "user.manage", "policy.manage"];
+/// Actions about Hangar as a whole, which take no repository pattern (the same list as
+/// `auth::policy::Action::on_repo`, which a test holds to).
+pub const GLOBAL_ACTIONS: &[&str] = &[
+    "token.manage",
+    "user.manage",
+    "policy.manage",
+    "audit.read",
+    "metrics.read",
+];
 
 /// The most scopes one token may carry.
 pub const MAX_SCOPES: usize = 64;
@@ -193,7 +201,7 @@ mod tests {
             "secret.list:*",
             "repo.read:**",
             "build.promote:acme-corp/web.site_2",
-            "audit.read:*/api-?",
+            "secret.list:*/api-?",
         ] {
             assert_eq!(check_scope(s), Ok(()), "{s}");
         }

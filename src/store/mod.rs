@@ -29,6 +29,7 @@ macro_rules! on {
     };
 }
 
+mod accounts;
 mod audit;
 mod audit_chain;
 mod builds;

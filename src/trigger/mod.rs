@@ -193,37 +193,65 @@ impl Trigger {
     /// Runs a build again as a new build whose parent it is.
     pub async fn restart(&self, repo: &Repo, old: &Build, actor: &Actor) -> Result<Build> {
         let build = NewBuild {
-            repo_id: repo.id,
-            repo_slug: repo.slug.clone(),
-            trigger: actor.name.clone(),
-            parent: old.number,
             event: Some(old.event),
             action: old.action.clone(),
-            link: old.link.clone(),
-            timestamp: old.timestamp,
-            title: old.title.clone(),
-            message: old.message.clone(),
-            before: old.before.clone(),
-            after: old.after.clone(),
-            git_ref: old.git_ref.clone(),
-            source_repo: old.source_repo.clone(),
-            source: old.source.clone(),
-            target: old.target.clone(),
-            author_login: old.author_login.clone(),
-            author_name: old.author_name.clone(),
-            author_email: old.author_email.clone(),
-            author_avatar: old.author_avatar.clone(),
             sender: old.sender.clone(),
             params: old.params.clone(),
             cron: old.cron.clone(),
             deploy_to: old.deploy_to.clone(),
             deploy_id: old.deploy_id,
-            actor: Some(actor.clone()),
-            ..NewBuild::default()
+            ..child_of(repo, old, actor)
         };
         match self.submit(build).await? {
             Created::New(b) | Created::Duplicate(b) => Ok(b),
         }
+    }
+
+    /// Deploys `old` to `target`: a new `promote` build of the same commit whose parent it is.
+    pub async fn promote(
+        &self,
+        repo: &Repo,
+        old: &Build,
+        target: &str,
+        params: BTreeMap<String, String>,
+        actor: &Actor,
+    ) -> Result<Build> {
+        let build = NewBuild {
+            event: Some(Event::Promote),
+            sender: actor.name.clone(),
+            params,
+            deploy_to: target.to_string(),
+            ..child_of(repo, old, actor)
+        };
+        match self.submit(build).await? {
+            Created::New(b) | Created::Duplicate(b) => Ok(b),
+        }
+    }
+}
+
+/// A new build of `old`'s commit, whose parent `old` is, started by `actor`.
+fn child_of(repo: &Repo, old: &Build, actor: &Actor) -> NewBuild {
+    NewBuild {
+        repo_id: repo.id,
+        repo_slug: repo.slug.clone(),
+        trigger: actor.name.clone(),
+        parent: old.number,
+        link: old.link.clone(),
+        timestamp: old.timestamp,
+        title: old.title.clone(),
+        message: old.message.clone(),
+        before: old.before.clone(),
+        after: old.after.clone(),
+        git_ref: old.git_ref.clone(),
+        source_repo: old.source_repo.clone(),
+        source: old.source.clone(),
+        target: old.target.clone(),
+        author_login: old.author_login.clone(),
+        author_name: old.author_name.clone(),
+        author_email: old.author_email.clone(),
+        author_avatar: old.author_avatar.clone(),
+        actor: Some(actor.clone()),
+        ..NewBuild::default()
     }
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod authz;
 mod builds;
 mod cli;
 mod crash;

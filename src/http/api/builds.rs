@@ -1,10 +1,11 @@
-//! `/api/repos/{owner}/{name}/builds`: list, show, start by hand, cancel, restart.
+//! `/api/repos/{owner}/{name}/builds`: list, show, start by hand, cancel, restart, promote.
 
-use super::repos::find;
+use crate::auth::policy::{Action, RepoRef};
+use crate::auth::principal::Principal;
 use crate::domain::{Build, Event};
 use crate::error::{Error, Result};
 use crate::http::State;
-use crate::http::auth::Caller;
+use crate::http::auth::{repo_for, require};
 use crate::http::extract::{Path, Query};
 use axum::extract::State as AppState;
 use serde::Deserialize;
@@ -26,11 +27,11 @@ pub struct Latest {
 
 pub async fn list(
     AppState(app): AppState<State>,
-    _caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<Paging>,
 ) -> Result<axum::Json<Vec<Build>>> {
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoRead, None).await?;
     let per_page = q.per_page.unwrap_or(25).clamp(1, 100);
     let page = q.page.unwrap_or(1).max(1);
     let builds = app
@@ -42,11 +43,11 @@ pub async fn list(
 
 pub async fn latest(
     AppState(app): AppState<State>,
-    _caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<Latest>,
 ) -> Result<axum::Json<Build>> {
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoRead, None).await?;
     app.store
         .latest_build(repo.id, q.branch.as_deref(), q.git_ref.as_deref())
         .await?
@@ -56,10 +57,10 @@ pub async fn latest(
 
 pub async fn show(
     AppState(app): AppState<State>,
-    _caller: Caller,
+    principal: Principal,
     Path((owner, name, number)): Path<(String, String, i64)>,
 ) -> Result<axum::Json<Build>> {
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoRead, None).await?;
     app.store
         .find_build(repo.id, number)
         .await?
@@ -101,11 +102,11 @@ fn check_param(name: &str) -> Result<()> {
 
 pub async fn create(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Build>> {
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::BuildTrigger, None).await?;
     let branch = q
         .get("branch")
         .cloned()
@@ -136,7 +137,7 @@ pub async fn create(
             &branch,
             commit.map(String::as_str),
             params,
-            &caller.0.actor(),
+            &principal.actor(),
         )
         .await?;
     Ok(axum::Json(build))
@@ -144,17 +145,17 @@ pub async fn create(
 
 pub async fn cancel(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name, number)): Path<(String, String, i64)>,
 ) -> Result<axum::Json<Build>> {
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::BuildCancel, None).await?;
     let build = app
         .store
         .find_build(repo.id, number)
         .await?
         .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
     app.scheduler
-        .cancel(&build, &repo.slug, &caller.0.actor())
+        .cancel(&build, &repo.slug, &principal.actor())
         .await?
         .ok_or_else(|| {
             Error::conflict(format!(
@@ -172,19 +173,85 @@ pub async fn cancel(
 
 pub async fn restart(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name, number)): Path<(String, String, i64)>,
 ) -> Result<axum::Json<Build>> {
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::BuildRestart, None).await?;
     let old = app
         .store
         .find_build(repo.id, number)
         .await?
         .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
-    if matches!(old.event, Event::Promote | Event::Rollback) && old.deploy_to.is_empty() {
-        return Err(Error::invalid("this build cannot be restarted"));
+    if matches!(old.event, Event::Promote | Event::Rollback) {
+        if old.deploy_to.is_empty() {
+            return Err(Error::invalid("this build cannot be restarted"));
+        }
+        // Restarting a deployment deploys again: the caller must be allowed to promote there.
+        require(
+            &app,
+            &principal,
+            Action::BuildPromote,
+            Some(RepoRef::from(&repo)),
+            Some(&old.deploy_to),
+        )
+        .await?;
     }
-    let build = app.trigger.restart(&repo, &old, &caller.0.actor()).await?;
+    let build = app.trigger.restart(&repo, &old, &principal.actor()).await?;
+    Ok(axum::Json(build))
+}
+
+/// Query parameters of `POST .../builds/{number}/promote`: `target`, the rest are parameters.
+fn promote_params(q: &HashMap<String, String>) -> Result<(String, BTreeMap<String, String>)> {
+    let target = q
+        .get("target")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::invalid("promote needs a target: ?target=production"))?;
+    if target.len() > 100
+        || !target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(Error::invalid(format!(
+            "target {target:?} may hold only letters, digits, '-', '_' and '.'"
+        )));
+    }
+    let mut params = BTreeMap::new();
+    for (k, v) in q {
+        if k == "target" || k == "access_token" {
+            continue;
+        }
+        check_param(k)?;
+        params.insert(k.clone(), v.clone());
+    }
+    Ok((target.clone(), params))
+}
+
+/// Deploys build `number` to `?target=`, as a new `promote` build whose parent it is.
+pub async fn promote(
+    AppState(app): AppState<State>,
+    principal: Principal,
+    Path((owner, name, number)): Path<(String, String, i64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Build>> {
+    let (target, params) = promote_params(&q)?;
+    let repo = repo_for(
+        &app,
+        &principal,
+        &owner,
+        &name,
+        Action::BuildPromote,
+        Some(&target),
+    )
+    .await?;
+    let old = app
+        .store
+        .find_build(repo.id, number)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
+    let build = app
+        .trigger
+        .promote(&repo, &old, &target, params, &principal.actor())
+        .await?;
     Ok(axum::Json(build))
 }
 

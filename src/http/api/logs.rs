@@ -4,12 +4,13 @@
 //! `event: error` / `data: eof` as Drone does. Only committed lines are ever shown, so what a
 //! reader saw survives a crash.
 
-use super::repos::find;
+use crate::auth::policy::Action;
+use crate::auth::principal::Principal;
 use crate::domain::StepId;
 use crate::domain::log::decode_lines;
 use crate::error::{Error, Result};
 use crate::http::State;
-use crate::http::auth::Caller;
+use crate::http::auth::repo_for;
 use crate::http::extract::Path;
 use crate::live::LogEvent;
 use crate::store::{LogChunk, Store};
@@ -27,13 +28,14 @@ const PAGE: i64 = 2;
 
 async fn step_of(
     app: &State,
+    principal: &Principal,
     owner: &str,
     name: &str,
     number: i64,
     stage: i64,
     step: i64,
 ) -> Result<(StepId, bool)> {
-    let repo = find(app, owner, name).await?;
+    let repo = repo_for(app, principal, owner, name, Action::RepoRead, None).await?;
     let build = app
         .store
         .find_build(repo.id, number)
@@ -82,10 +84,10 @@ struct Reader {
 
 pub async fn show(
     AppState(app): AppState<State>,
-    _caller: Caller,
+    principal: Principal,
     Path((owner, name, number, stage, step)): Path<(String, String, i64, i64, i64)>,
 ) -> Result<Response> {
-    let (step, _) = step_of(&app, &owner, &name, number, stage, step).await?;
+    let (step, _) = step_of(&app, &principal, &owner, &name, number, stage, step).await?;
     let reader = Reader {
         store: app.store.clone(),
         step,
@@ -203,10 +205,10 @@ async fn follow(
 
 pub async fn stream(
     AppState(app): AppState<State>,
-    _caller: Caller,
+    principal: Principal,
     Path((owner, name, number, stage, step)): Path<(String, String, i64, i64, i64)>,
 ) -> Result<Response> {
-    let (step, done) = step_of(&app, &owner, &name, number, stage, step).await?;
+    let (step, done) = step_of(&app, &principal, &owner, &name, number, stage, step).await?;
     let live = app.live.subscribe_log(step);
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(follow(app.store.clone(), step, done, live, tx));

@@ -46,6 +46,10 @@ pub fn router() -> Router<State> {
                 .delete(builds::cancel),
         )
         .route(
+            "/repos/{owner}/{name}/builds/{number}/promote",
+            post(builds::promote),
+        )
+        .route(
             "/repos/{owner}/{name}/builds/{number}/logs/{stage}/{step}",
             get(logs::show),
         )

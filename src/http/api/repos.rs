@@ -1,9 +1,11 @@
 //! `/api/repos`: activate, show, change and deactivate repositories.
 
-use crate::domain::{Actor, Repo, Slug, Visibility};
+use crate::auth::policy::{Action, ActionSet, RepoRef};
+use crate::auth::principal::Principal;
+use crate::domain::{Repo, Slug, Visibility};
 use crate::error::{Error, Result};
 use crate::http::State;
-use crate::http::auth::Caller;
+use crate::http::auth::{repo_for, require};
 use crate::http::extract::{Json, Path, Query};
 use crate::store::{NewRepo, RepoPatch};
 use axum::extract::State as AppState;
@@ -42,25 +44,33 @@ pub struct Remove {
     remove: bool,
 }
 
-/// The repo as the API shows it: Drone's Repo object, its permissions, and (for repository
-/// admins) the webhook secret.
-pub fn view(repo: &Repo, caller: &Caller) -> Value {
+/// What the `permissions` block of the repo JSON reports.
+const SHOWN: [Action; 3] = [Action::RepoRead, Action::BuildTrigger, Action::RepoAdmin];
+
+/// The repo as the API shows it: Drone's Repo object, the caller's permissions on it (as the
+/// policy decides), and for those allowed `repo.admin` the webhook secret.
+pub fn view(repo: &Repo, allowed: ActionSet) -> Value {
     let mut v = serde_json::to_value(repo).unwrap_or_default();
-    let admin = caller.0.user.admin;
-    v["permissions"] = serde_json::json!({ "read": true, "write": admin, "admin": admin });
+    let admin = allowed.contains(Action::RepoAdmin);
+    v["permissions"] = serde_json::json!({
+        "read": allowed.contains(Action::RepoRead),
+        "write": allowed.contains(Action::BuildTrigger),
+        "admin": admin,
+    });
     if admin {
         v["webhook_secret"] = Value::String(repo.webhook_secret.0.clone());
     }
     v
 }
 
-/// Finds an active repository or answers 404.
-pub async fn find(app: &State, owner: &str, name: &str) -> Result<Repo> {
-    let slug = format!("{owner}/{name}");
-    app.store
-        .cached_repo_by_slug(&slug)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("repository {slug} is not active in Hangar")))
+/// The repo JSON for one repository the caller has been allowed to see.
+fn view_for(app: &State, principal: &Principal, repo: &Repo) -> Value {
+    let allowed = app
+        .authz
+        .decide_many(principal, &[RepoRef::from(repo)], &SHOWN)
+        .pop()
+        .unwrap_or_default();
+    view(repo, allowed)
 }
 
 fn check_clone_url(url: &str) -> Result<()> {
@@ -115,11 +125,11 @@ fn visibility(v: &str) -> Result<Visibility> {
 
 pub async fn activate(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
     Json(body): Json<Activate>,
 ) -> Result<axum::Json<Value>> {
-    caller.require_admin()?;
+    let user = principal.require_user()?;
     let slug = Slug::new(&owner, &name).map_err(Error::Invalid)?;
     check_clone_url(&body.clone_url)?;
     let default_branch = body.default_branch.unwrap_or_else(|| "main".into());
@@ -130,47 +140,65 @@ pub async fn activate(
         Some(v) => visibility(v)?,
         None => Visibility::Private,
     };
+    // The repository does not exist yet: ask about it as it will be.
+    let full = slug.to_string();
+    let future = RepoRef {
+        slug: &full,
+        visibility,
+    };
+    require(&app, &principal, Action::RepoAdmin, Some(future), None).await?;
     let new = NewRepo {
         slug,
         clone_url: body.clone_url,
         default_branch,
         config_path,
         visibility,
-        user_id: caller.0.user.id,
+        user_id: user.id,
         webhook_secret: crate::auth::token::mint(),
     };
     let repo = app
         .store
-        .activate_repo(&new, &caller.0.actor(), app.clock.now_ms())
+        .activate_repo(&new, &principal.actor(), app.clock.now_ms())
         .await?;
-    Ok(axum::Json(view(&repo, &caller)))
+    Ok(axum::Json(view_for(&app, &principal, &repo)))
 }
 
 pub async fn show(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
 ) -> Result<axum::Json<Value>> {
-    let repo = find(&app, &owner, &name).await?;
-    Ok(axum::Json(view(&repo, &caller)))
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoRead, None).await?;
+    Ok(axum::Json(view_for(&app, &principal, &repo)))
 }
 
+/// `GET /api/repos` and `GET /api/user/repos`: the active repositories the caller may read,
+/// decided for the whole list in one pass.
 pub async fn list(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
 ) -> Result<axum::Json<Vec<Value>>> {
+    principal.require_user()?;
     let repos = app.store.list_repos().await?;
-    Ok(axum::Json(repos.iter().map(|r| view(r, &caller)).collect()))
+    let readable = app.authz.readable(&principal, &repos);
+    let refs: Vec<RepoRef<'_>> = readable.iter().map(|r| RepoRef::from(*r)).collect();
+    let allowed = app.authz.decide_many(&principal, &refs, &SHOWN);
+    Ok(axum::Json(
+        readable
+            .into_iter()
+            .zip(allowed)
+            .map(|(r, a)| view(r, a))
+            .collect(),
+    ))
 }
 
 pub async fn update(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
     Json(body): Json<Update>,
 ) -> Result<axum::Json<Value>> {
-    caller.require_admin()?;
-    let repo = find(&app, &owner, &name).await?;
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoAdmin, None).await?;
     if let Some(t) = body.timeout
         && !(1..=10_080).contains(&t)
     {
@@ -198,25 +226,26 @@ pub async fn update(
     };
     let repo = app
         .store
-        .update_repo(repo.id, &patch, &caller.0.actor(), app.clock.now_ms())
+        .update_repo(repo.id, &patch, &principal.actor(), app.clock.now_ms())
         .await?;
-    Ok(axum::Json(view(&repo, &caller)))
+    Ok(axum::Json(view_for(&app, &principal, &repo)))
 }
 
 pub async fn deactivate(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<Remove>,
 ) -> Result<axum::Json<Value>> {
-    caller.require_admin()?;
-    let repo = find(&app, &owner, &name).await?;
-    let actor: Actor = caller.0.actor();
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoAdmin, None).await?;
     let repo = app
         .store
-        .deactivate_repo(repo.id, q.remove, &actor, app.clock.now_ms())
+        .deactivate_repo(repo.id, q.remove, &principal.actor(), app.clock.now_ms())
         .await?;
-    Ok(axum::Json(view(&repo, &caller)))
+    let allowed = [Action::RepoRead, Action::BuildTrigger, Action::RepoAdmin]
+        .into_iter()
+        .collect();
+    Ok(axum::Json(view(&repo, allowed)))
 }
 
 #[cfg(test)]

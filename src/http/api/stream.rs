@@ -1,9 +1,12 @@
 //! `/api/stream` and `/api/stream/{owner}/{name}`: build events as server-sent events, each the
-//! repository object with the changed build under `build`, as Drone's UI expects.
+//! repository object with the changed build under `build`, as Drone's UI expects. A watcher
+//! gets only the events of repositories it may read.
 
+use crate::auth::policy::{Action, RepoRef};
+use crate::auth::principal::Principal;
 use crate::error::Result;
 use crate::http::State;
-use crate::http::auth::Caller;
+use crate::http::auth::repo_for;
 use crate::http::extract::Path;
 use crate::live::BuildEvent;
 use axum::extract::State as AppState;
@@ -13,13 +16,39 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-fn events(rx: broadcast::Receiver<BuildEvent>, repo: Option<String>) -> Response {
-    let stream = futures_util::stream::unfold((rx, repo), |(mut rx, repo)| async move {
+/// Whether `principal` may read the repository `slug` now (its visibility may have changed).
+async fn may_read(app: &State, principal: &Principal, slug: &str) -> bool {
+    match app.store.cached_repo_by_slug(slug).await {
+        Ok(Some(repo)) => {
+            app.authz
+                .decide(
+                    principal,
+                    Action::RepoRead,
+                    Some(RepoRef::from(&repo)),
+                    None,
+                )
+                .allowed
+        }
+        _ => false,
+    }
+}
+
+fn events(
+    app: State,
+    principal: Principal,
+    rx: broadcast::Receiver<BuildEvent>,
+    repo: Option<String>,
+) -> Response {
+    let state = (rx, repo, app, principal);
+    let stream = futures_util::stream::unfold(state, |(mut rx, repo, app, principal)| async move {
         loop {
             match rx.recv().await {
-                Ok(event) if repo.as_ref().is_none_or(|r| *r == event.repo) => {
+                Ok(event)
+                    if repo.as_ref().is_none_or(|r| *r == event.repo)
+                        && may_read(&app, &principal, &event.repo).await =>
+                {
                     let e = Event::default().data(event.json.as_ref());
-                    return Some((Ok::<Event, Infallible>(e), (rx, repo)));
+                    return Some((Ok::<Event, Infallible>(e), (rx, repo, app, principal)));
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -35,15 +64,17 @@ fn events(rx: broadcast::Receiver<BuildEvent>, repo: Option<String>) -> Response
         .into_response()
 }
 
-pub async fn all(AppState(app): AppState<State>, _caller: Caller) -> Result<Response> {
-    Ok(events(app.live.subscribe_builds(), None))
+pub async fn all(AppState(app): AppState<State>, principal: Principal) -> Result<Response> {
+    let rx = app.live.subscribe_builds();
+    Ok(events(app, principal, rx, None))
 }
 
 pub async fn repo(
     AppState(app): AppState<State>,
-    _caller: Caller,
+    principal: Principal,
     Path((owner, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    let repo = super::repos::find(&app, &owner, &name).await?;
-    Ok(events(app.live.subscribe_builds(), Some(repo.slug)))
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoRead, None).await?;
+    let rx = app.live.subscribe_builds();
+    Ok(events(app, principal, rx, Some(repo.slug)))
 }

@@ -2,11 +2,12 @@
 //! and Drone's `POST /api/user/token`. A token's secret is in the answer that makes it, and never
 //! again.
 
+use crate::auth::policy::Action;
+use crate::auth::principal::Principal;
 use crate::auth::{Issued, TokenRequest};
 use crate::domain::{Token, TokenId, User};
 use crate::error::{Error, Result};
 use crate::http::State;
-use crate::http::auth::Caller;
 use crate::http::extract::{Json, Path, Query};
 use axum::extract::State as AppState;
 use axum::http::StatusCode;
@@ -30,15 +31,16 @@ pub struct Rotate {
     rotate: bool,
 }
 
-/// Tokens made with a token must not outgrow it: only a caller without scopes (a full token or,
-/// later, a browser session) makes new ones.
-pub fn may_make_tokens(caller: &Caller) -> Result<()> {
-    if caller.0.scopes.is_some() {
+/// Tokens made with a token must not outgrow it: only a caller without scopes (a full token or a
+/// browser session) makes new ones.
+pub fn may_make_tokens(principal: &Principal) -> Result<&User> {
+    let user = principal.require_user()?;
+    if principal.scopes().is_some() {
         return Err(Error::Forbidden(
             "a token with scopes cannot make tokens; use a token without scopes".into(),
         ));
     }
-    Ok(())
+    Ok(user)
 }
 
 /// A new token as answered once: its record plus the secret.
@@ -59,10 +61,10 @@ pub fn user_with_token(user: &User, issued: &Issued) -> Value {
 /// `POST /api/user/tokens`: `{"name", "expires_in", "scopes"}` -> the token, shown once.
 pub async fn create(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Json(body): Json<Create>,
 ) -> Result<axum::Json<Value>> {
-    may_make_tokens(&caller)?;
+    let user = may_make_tokens(&principal)?;
     let Some(expires_in) = body.expires_in else {
         return Err(Error::invalid(format!(
             "expires_in is required: the token's lifetime in seconds, at most {}",
@@ -77,7 +79,7 @@ pub async fn create(
     };
     let issued = app
         .auth
-        .issue_token(&caller.0.actor(), &caller.0.user, request)
+        .issue_token(&principal.actor(), user, request)
         .await?;
     Ok(axum::Json(issued_view(&issued)))
 }
@@ -85,26 +87,33 @@ pub async fn create(
 /// `GET /api/user/tokens`: the caller's tokens, newest first, without their secrets.
 pub async fn list(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
 ) -> Result<axum::Json<Vec<Token>>> {
-    Ok(axum::Json(app.store.list_tokens(caller.0.user.id).await?))
+    let user = principal.require_user()?;
+    Ok(axum::Json(app.store.list_tokens(user.id).await?))
 }
 
-/// `DELETE /api/user/tokens/{id}`: revokes one of the caller's tokens (an administrator may
-/// revoke anyone's). It fails on this server at once. Revoking twice is not an error.
+/// `DELETE /api/user/tokens/{id}`: revokes one of the caller's tokens (whoever may
+/// `token.manage` may revoke anyone's). It fails on this server at once. Revoking twice is not
+/// an error; someone else's token, for a caller who may not manage tokens, is "not found".
 pub async fn revoke(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path(id): Path<i64>,
 ) -> Result<StatusCode> {
+    let user = principal.require_user()?;
     let id = TokenId(id);
+    let manager = app
+        .authz
+        .check(&principal, Action::TokenManage, None, None)
+        .is_ok();
     let token = app
         .store
         .find_token(id)
         .await?
-        .filter(|t| t.user_id == caller.0.user.id || caller.0.user.admin)
+        .filter(|t| t.user_id == user.id || manager)
         .ok_or_else(|| Error::not_found(format!("no token {id}")))?;
-    app.auth.revoke_token(&caller.0.actor(), token.id).await?;
+    app.auth.revoke_token(&principal.actor(), token.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,10 +123,10 @@ pub async fn revoke(
 /// `?rotate=true` also revokes the ones made here before.
 pub async fn drone(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Query(q): Query<Rotate>,
 ) -> Result<axum::Json<Value>> {
-    may_make_tokens(&caller)?;
+    let user = may_make_tokens(&principal)?;
     let request = TokenRequest {
         name: crate::auth::DRONE_TOKEN_NAME.into(),
         expires_in: None,
@@ -126,7 +135,7 @@ pub async fn drone(
     };
     let issued = app
         .auth
-        .issue_token(&caller.0.actor(), &caller.0.user, request)
+        .issue_token(&principal.actor(), user, request)
         .await?;
-    Ok(axum::Json(user_with_token(&caller.0.user, &issued)))
+    Ok(axum::Json(user_with_token(user, &issued)))
 }

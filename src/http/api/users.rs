@@ -3,11 +3,13 @@
 //! only. A machine user is a service account: it signs in with tokens alone.
 
 use super::tokens::user_with_token;
+use crate::auth::policy::Action;
+use crate::auth::principal::Principal;
 use crate::auth::{DRONE_TOKEN_NAME, TokenRequest};
 use crate::domain::{Token, User};
 use crate::error::{Error, Result};
 use crate::http::State;
-use crate::http::auth::Caller;
+use crate::http::auth::require;
 use crate::http::extract::{Json, Path};
 use crate::store::{NewUser, UserPatch};
 use axum::extract::State as AppState;
@@ -47,8 +49,11 @@ async fn find(app: &State, login: &str) -> Result<User> {
 }
 
 /// `GET /api/users`: every user, by login.
-pub async fn list(AppState(app): AppState<State>, caller: Caller) -> Result<axum::Json<Vec<User>>> {
-    caller.require_admin()?;
+pub async fn list(
+    AppState(app): AppState<State>,
+    principal: Principal,
+) -> Result<axum::Json<Vec<User>>> {
+    require(&app, &principal, Action::UserManage, None, None).await?;
     Ok(axum::Json(app.store.list_users().await?))
 }
 
@@ -57,10 +62,10 @@ pub async fn list(AppState(app): AppState<State>, caller: Caller) -> Result<axum
 /// token cannot be chosen by the caller.
 pub async fn create(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Json(body): Json<Create>,
 ) -> Result<axum::Json<Value>> {
-    caller.require_admin()?;
+    require(&app, &principal, Action::UserManage, None, None).await?;
     if body.token.as_deref().is_some_and(|t| !t.is_empty()) {
         return Err(Error::invalid(
             "token cannot be chosen: Hangar makes a machine user's token and answers it once",
@@ -72,7 +77,7 @@ pub async fn create(
         machine: body.machine,
         admin: body.admin,
     };
-    let (user, issued) = app.auth.create_user(&caller.0.actor(), new).await?;
+    let (user, issued) = app.auth.create_user(&principal.actor(), new).await?;
     Ok(axum::Json(match issued {
         Some(issued) => user_with_token(&user, &issued),
         None => serde_json::to_value(&user).unwrap_or_default(),
@@ -82,15 +87,15 @@ pub async fn create(
 /// `GET /api/users/{login}`.
 pub async fn show(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path(login): Path<String>,
 ) -> Result<axum::Json<User>> {
-    caller.require_admin()?;
+    require(&app, &principal, Action::UserManage, None, None).await?;
     Ok(axum::Json(find(&app, &login).await?))
 }
 
-fn not_yourself(caller: &Caller, login: &str, what: &str) -> Result<()> {
-    if caller.0.user.login == login {
+fn not_yourself(principal: &Principal, login: &str, what: &str) -> Result<()> {
+    if principal.login() == login {
         return Err(Error::invalid(format!(
             "you cannot {what} yourself; ask another administrator"
         )));
@@ -102,16 +107,16 @@ fn not_yourself(caller: &Caller, login: &str, what: &str) -> Result<()> {
 /// user at once; reactivating does not bring them back.
 pub async fn update(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path(login): Path<String>,
     Json(body): Json<Update>,
 ) -> Result<axum::Json<User>> {
-    caller.require_admin()?;
+    require(&app, &principal, Action::UserManage, None, None).await?;
     if body.active == Some(false) {
-        not_yourself(&caller, &login, "deactivate")?;
+        not_yourself(&principal, &login, "deactivate")?;
     }
     if body.admin == Some(false) {
-        not_yourself(&caller, &login, "remove the admin flag from")?;
+        not_yourself(&principal, &login, "remove the admin flag from")?;
     }
     let patch = UserPatch {
         admin: body.admin,
@@ -119,7 +124,7 @@ pub async fn update(
         email: body.email,
     };
     app.auth
-        .update_user(&caller.0.actor(), &login, patch)
+        .update_user(&principal.actor(), &login, patch)
         .await?
         .map(axum::Json)
         .ok_or_else(|| Error::not_found(format!("no user {login}")))
@@ -129,17 +134,17 @@ pub async fn update(
 /// (audit events and builds name it), so its login stays taken.
 pub async fn delete(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path(login): Path<String>,
 ) -> Result<StatusCode> {
-    caller.require_admin()?;
-    not_yourself(&caller, &login, "delete")?;
+    require(&app, &principal, Action::UserManage, None, None).await?;
+    not_yourself(&principal, &login, "delete")?;
     let patch = UserPatch {
         active: Some(false),
         ..UserPatch::default()
     };
     app.auth
-        .update_user(&caller.0.actor(), &login, patch)
+        .update_user(&principal.actor(), &login, patch)
         .await?
         .ok_or_else(|| Error::not_found(format!("no user {login}")))?;
     Ok(StatusCode::NO_CONTENT)
@@ -150,11 +155,11 @@ pub async fn delete(
 /// this way before are revoked.
 pub async fn rotate(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path(login): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    caller.require_admin()?;
-    super::tokens::may_make_tokens(&caller)?;
+    require(&app, &principal, Action::TokenManage, None, None).await?;
+    super::tokens::may_make_tokens(&principal)?;
     let user = find(&app, &login).await?;
     if !user.active {
         return Err(Error::conflict(format!(
@@ -169,7 +174,7 @@ pub async fn rotate(
     };
     let issued = app
         .auth
-        .issue_token(&caller.0.actor(), &user, request)
+        .issue_token(&principal.actor(), &user, request)
         .await?;
     Ok(axum::Json(user_with_token(&user, &issued)))
 }
@@ -177,10 +182,10 @@ pub async fn rotate(
 /// `GET /api/users/{login}/tokens`: a user's tokens, without their secrets.
 pub async fn tokens(
     AppState(app): AppState<State>,
-    caller: Caller,
+    principal: Principal,
     Path(login): Path<String>,
 ) -> Result<axum::Json<Vec<Token>>> {
-    caller.require_admin()?;
+    require(&app, &principal, Action::TokenManage, None, None).await?;
     let user = find(&app, &login).await?;
     Ok(axum::Json(app.store.list_tokens(user.id).await?))
 }
