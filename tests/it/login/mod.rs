@@ -13,6 +13,7 @@ mod github_standin;
 mod hostile;
 mod idp;
 
+mod access;
 mod accounts;
 mod callback;
 mod flow;
