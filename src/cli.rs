@@ -2,6 +2,7 @@
 //! audit | bench`. Client commands (`repo`, `build`, `token`) call a running server's API;
 //! `migrate`, `lint`, `user`, `policy` and `audit` work without one.
 
+mod audit;
 mod token;
 
 use crate::client::Client;
@@ -70,6 +71,10 @@ pub enum AuditCommand {
     /// Check the audit chain; exit non-zero at the first altered, deleted, inserted or
     /// reordered entry.
     Verify,
+    /// Print the latest entries as JSON Lines (`--follow` keeps printing); through the API.
+    Tail(audit::Tail),
+    /// Print every matching entry as JSON Lines, oldest first; through the API.
+    Export(audit::Filter),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -178,6 +183,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repo(cmd) => repo(cmd).await,
         Command::Build(cmd) => build(cmd).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(cli.config.as_deref()).await,
+        Command::Audit(AuditCommand::Tail(args)) => {
+            audit::tail(&Client::from_env()?, &args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Export(filter)) => {
+            audit::export(&Client::from_env()?, &filter).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token(cmd) => token::run(cmd).await,
         Command::User(cmd) => {
             let config = Config::from_env(cli.config.as_deref())?.config;

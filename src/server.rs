@@ -172,7 +172,9 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     reload_on_sighup(app.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let done = tokio::spawn(async move {
-        axum::serve(listener, http::router(app))
+        let service =
+            http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
             .context("serving HTTP")?;

@@ -5,6 +5,7 @@
 //! reordered. Writers never wait for the chain.
 
 pub mod chainer;
+pub mod context;
 pub mod verify;
 
 use crate::store::AuditRecord;

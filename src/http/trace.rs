@@ -1,10 +1,12 @@
 //! Per-request observability: a request id (taken from `X-Request-Id` or made), one span per
 //! request carrying method, matched route and id, and a latency histogram by route and status.
 
-use axum::extract::{MatchedPath, Request};
+use crate::audit::context::RequestContext;
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tower_http::request_id::{
@@ -66,8 +68,25 @@ pub fn wrap(router: axum::Router) -> axum::Router {
         .layer(layers)
 }
 
-/// Names the request's span after its matched route and records its latency under it.
+fn request_context(req: &Request) -> RequestContext {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    RequestContext::new(header("x-request-id"), &ip, header("user-agent"))
+}
+
+/// Names the request's span after its matched route, records its latency under it, and runs it
+/// as the source of the audit rows it writes (request id, client address, user agent).
 async fn observe(req: Request, next: Next) -> Response {
+    let context = request_context(&req);
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -76,7 +95,7 @@ async fn observe(req: Request, next: Next) -> Response {
     tracing::Span::current().record("route", route.as_str());
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
-    let response = next.run(req).await;
+    let response = crate::audit::context::scope(context, next.run(req)).await;
     metrics::histogram!(
         "hangar_http_request_duration_seconds",
         "method" => method,

@@ -5,16 +5,17 @@ use super::{Store, Tx, db, values};
 use crate::domain::AuditEvent;
 use crate::error::Result;
 
-const COLUMNS: usize = 9;
+const COLUMNS: usize = 10;
 
 /// Appends `events` inside `tx`: one statement whatever their number.
 pub(super) async fn append(tx: &mut Tx, now: i64, events: &[AuditEvent]) -> Result<()> {
     for batch in events.chunks(500) {
         let sql = format!(
             "INSERT INTO audit_events (time, actor_kind, actor_id, actor_name, token_id, action, \
-             target, outcome, detail) VALUES {}",
+             target, outcome, detail, context) VALUES {}",
             values(batch.len(), COLUMNS, 1)
         );
+        let context = crate::audit::context::current_json();
         on!(tx, t => {
             let mut q = sqlx::query(&sql);
             for e in batch {
@@ -27,7 +28,8 @@ pub(super) async fn append(tx: &mut Tx, now: i64, events: &[AuditEvent]) -> Resu
                     .bind(e.action.as_str())
                     .bind(e.target.as_str())
                     .bind(e.outcome.as_str())
-                    .bind(e.detail.to_string());
+                    .bind(e.detail.to_string())
+                    .bind(context.as_deref());
             }
             q.execute(&mut **t).await.map_err(db)?.rows_affected()
         });
@@ -48,13 +50,18 @@ pub struct AuditRecord {
     pub target: String,
     pub outcome: String,
     pub detail: String,
+    /// The request behind it (JSON: request id, client address, user agent); `None` for work
+    /// no request did, and for entries older than this column. Left out of the chained bytes
+    /// when `None`, so older entries keep theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 impl Store {
     /// Audit entries with an id above `after`, oldest first.
     pub async fn list_audit(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>> {
         let sql = "SELECT id, time, actor_kind, actor_id, actor_name, token_id, action, target, \
-                   outcome, detail FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2";
+                   outcome, detail, context FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2";
         Ok(on!(&*self.read, p => sqlx::query_as::<_, AuditRecord>(sql)
             .bind(after)
             .bind(limit)
@@ -71,5 +78,128 @@ impl Store {
         let mut tx = self.begin().await?;
         append(&mut tx, now, events).await?;
         tx.commit().await
+    }
+}
+
+/// Which audit entries to read (`GET /api/audit`). Every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Entries with an id above this (a cursor).
+    pub after: i64,
+    /// Entries with an id below this (0: no bound).
+    pub before: i64,
+    /// From this time on (Unix ms).
+    pub since: Option<i64>,
+    /// Before this time (Unix ms).
+    pub until: Option<i64>,
+    /// The acting login.
+    pub actor: Option<String>,
+    /// An action (`build.created`), or a family ending in `*` (`build.*`).
+    pub action: Option<String>,
+    /// Entries about this repository or its builds (`acme/api`).
+    pub repo: Option<String>,
+    pub limit: i64,
+    /// Newest first (else oldest first).
+    pub newest_first: bool,
+}
+
+/// An audit entry with its actor's identity at their provider (for joining with the
+/// provider's own logs).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditEntry {
+    #[sqlx(flatten)]
+    pub record: AuditRecord,
+    pub actor_iss: Option<String>,
+    pub actor_sub: Option<String>,
+}
+
+/// `%`, `_` and `\` in `text` escaped for `LIKE ... ESCAPE '\'`.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Store {
+    /// The entries `query` selects, at most `query.limit`.
+    pub async fn query_audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut sql = String::from(
+            "SELECT a.id, a.time, a.actor_kind, a.actor_id, a.actor_name, a.token_id, a.action, \
+             a.target, a.outcome, a.detail, a.context, u.iss AS actor_iss, u.sub AS actor_sub \
+             FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id WHERE a.id > $1",
+        );
+        let mut texts: Vec<String> = Vec::new();
+        let mut numbers: Vec<i64> = vec![query.after];
+        let mut n = 1;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace('?', &format!("${n}")));
+        };
+        if query.before > 0 {
+            next(&mut sql, " AND a.id < ?");
+            numbers.push(query.before);
+        }
+        if let Some(since) = query.since {
+            next(&mut sql, " AND a.time >= ?");
+            numbers.push(since);
+        }
+        if let Some(until) = query.until {
+            next(&mut sql, " AND a.time < ?");
+            numbers.push(until);
+        }
+        // Text parameters are numbered after the numbers.
+        let mut text_clauses = Vec::new();
+        if let Some(actor) = &query.actor {
+            text_clauses.push("a.actor_name = ?");
+            texts.push(actor.clone());
+        }
+        if let Some(action) = &query.action {
+            match action.strip_suffix('*') {
+                Some(prefix) => {
+                    text_clauses.push("a.action LIKE ? ESCAPE '\\'");
+                    texts.push(format!("{}%", like_literal(prefix)));
+                }
+                None => {
+                    text_clauses.push("a.action = ?");
+                    texts.push(action.clone());
+                }
+            }
+        }
+        if let Some(repo) = &query.repo {
+            text_clauses.push("(a.target = ? OR a.target LIKE ? ESCAPE '\\')");
+            texts.push(format!("repo:{repo}"));
+            texts.push(format!("build:{}#%", like_literal(repo)));
+        }
+        for clause in text_clauses {
+            let mut c = String::from(" AND ");
+            for part in clause.split('?').enumerate() {
+                if part.0 > 0 {
+                    n += 1;
+                    c.push_str(&format!("${n}"));
+                }
+                c.push_str(part.1);
+            }
+            sql.push_str(&c);
+        }
+        let order = if query.newest_first { "DESC" } else { "ASC" };
+        sql.push_str(&format!(
+            " ORDER BY a.id {order} LIMIT {}",
+            query.limit.max(0)
+        ));
+        Ok(on!(&*self.read, p => {
+            let mut q = sqlx::query_as::<_, AuditEntry>(&sql);
+            for v in &numbers {
+                q = q.bind(*v);
+            }
+            for t in &texts {
+                q = q.bind(t.as_str());
+            }
+            q.fetch_all(p).await.map_err(db)?
+        }))
     }
 }

@@ -23,7 +23,7 @@ pub struct Checkpoint {
 }
 
 const AUDIT_COLUMNS: &str = "a.id, a.time, a.actor_kind, a.actor_id, a.actor_name, a.token_id, \
-    a.action, a.target, a.outcome, a.detail";
+    a.action, a.target, a.outcome, a.detail, a.context";
 
 impl Store {
     /// The last link of the chain, if any.
@@ -106,12 +106,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(ChainLink, Option<AuditRecord>)>> {
         let fields = "c.seq, c.audit_id, c.hash, a.id, a.time, a.actor_kind, a.actor_id, \
-                      a.actor_name, a.token_id, a.action, a.target, a.outcome, a.detail";
+                      a.actor_name, a.token_id, a.action, a.target, a.outcome, a.detail, a.context";
         let page = format!(
             "SELECT {fields} FROM audit_chain c LEFT JOIN audit_events a ON a.id = c.audit_id \
              WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
         );
-        let cols = "seq, audit_id, hash, id, time, actor_kind, actor_id, actor_name, token_id, action, target, outcome, detail";
+        let cols = "seq, audit_id, hash, id, time, actor_kind, actor_id, actor_name, token_id, action, target, outcome, detail, context";
         let sql = match &*self.read {
             // No ORDER BY inside the aggregate (it triples the cost on SQLite): the page is
             // sorted by position below instead.
@@ -140,6 +140,7 @@ impl Store {
             Option<String>,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let mut rows: Vec<Row> =
             serde_json::from_str(text.as_deref().unwrap_or("[]")).map_err(|e| {
@@ -163,6 +164,7 @@ impl Store {
                     target,
                     outcome,
                     detail,
+                    context,
                 )| {
                     let entry = id.map(|id| AuditRecord {
                         id,
@@ -175,6 +177,7 @@ impl Store {
                         target: target.unwrap_or_default(),
                         outcome: outcome.unwrap_or_default(),
                         detail: detail.unwrap_or_default(),
+                        context,
                     });
                     (
                         ChainLink {

@@ -46,7 +46,7 @@ mod tokens;
 mod users;
 
 pub use crate::domain::TokenKind;
-pub use audit::AuditRecord;
+pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
 pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};

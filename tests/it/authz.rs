@@ -18,13 +18,14 @@ fn grant(group: &str, role: &str, repos: &[&str]) -> RoleGrant {
 
 /// A server whose configuration grants: admins everything, developers and maintainers their
 /// roles on acme/*, readers a view of acme/api.
-async fn spawn() -> TestApp {
+pub async fn spawn() -> TestApp {
     TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), |config| {
         config.identity.roles = vec![
             grant("admins", "admin", &[]),
             grant("developers", "developer", &["acme/*"]),
             grant("maintainers", "maintainer", &["acme/*"]),
             grant("readers", "viewer", &["acme/api"]),
+            grant("auditors", "auditor", &[]),
         ];
     })
     .await
@@ -37,7 +38,7 @@ async fn store(app: &TestApp) -> Store {
 }
 
 /// A machine account in `groups` and a token for it.
-async fn user_with_token(app: &TestApp, login: &str, groups: &[&str]) -> String {
+pub async fn user_with_token(app: &TestApp, login: &str, groups: &[&str]) -> String {
     let store = store(app).await;
     let groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     let user = store

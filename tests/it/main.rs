@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod audit_api;
 mod authz;
 mod builds;
 mod cli;

@@ -1,5 +1,6 @@
 //! The JSON API under `/api`, with Drone's paths and field names.
 
+pub mod audit;
 pub mod builds;
 pub mod logs;
 pub mod repos;
@@ -14,6 +15,7 @@ use axum::routing::{delete, get, post};
 
 pub fn router() -> Router<State> {
     Router::new()
+        .route("/audit", get(audit::list))
         .route("/user", get(system::user))
         .route("/user/token", post(tokens::drone))
         .route("/user/tokens", get(tokens::list).post(tokens::create))

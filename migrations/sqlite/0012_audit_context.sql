@@ -1,0 +1,5 @@
+-- Where an audited change came from: the request id, the client's address and user agent (a
+-- JSON object; NULL for changes no request made, such as the scheduler's).
+ALTER TABLE audit_events ADD COLUMN context TEXT;
+CREATE INDEX audit_events_action ON audit_events (action, id);
+CREATE INDEX audit_events_actor ON audit_events (actor_name, id);
