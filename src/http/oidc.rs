@@ -3,7 +3,8 @@
 //! between HTTP and `auth::issuer`; every decision is made there.
 //!
 //! OAuth errors answer in their own JSON shape (`{"error", "error_description"}`, RFC 6749
-//! §5.2), not the API's `{"message"}`; pages answer HTML with a strict Content-Security-Policy.
+//! §5.2, with `message` beside them as in every Hangar error); pages answer HTML with a strict
+//! Content-Security-Policy.
 
 use super::State;
 use crate::auth::issuer::{
@@ -41,9 +42,11 @@ impl IntoResponse for OAuthError {
             tracing::error!(error = cause.detail(), "OpenID provider request failed");
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        // `message` repeats the description in the shape every other Hangar error has.
         let body = serde_json::json!({
             "error": self.error,
             "error_description": self.description,
+            "message": self.description,
         });
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
@@ -63,7 +66,7 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn no_store(headers: &mut HeaderMap) {
+pub(super) fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
@@ -175,7 +178,7 @@ async fn login(
     Ok(reply(&app, answer))
 }
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

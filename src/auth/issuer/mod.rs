@@ -31,7 +31,7 @@ pub mod signing;
 
 pub use claims::IdTokenClaims;
 pub use grant::TokenResponse;
-pub use params::Params;
+pub use params::{Params, client_auth};
 pub use setup::{ClientCredentials, bootstrap, hangar_client};
 
 use crate::auth::keys::SecretBox;
@@ -280,7 +280,7 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    fn new(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
+    pub fn new(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
         OAuthError {
             status,
             error,
