@@ -7,6 +7,7 @@ mod audit;
 mod authz;
 mod builds;
 mod cli;
+mod client_credentials;
 mod crash;
 mod issuer;
 mod login;
