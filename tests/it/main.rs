@@ -9,6 +9,7 @@ mod builds;
 mod cli;
 mod client_credentials;
 mod crash;
+mod device;
 mod issuer;
 mod login;
 mod store;
