@@ -26,7 +26,17 @@ pub fn router() -> Router<State> {
         .route("/oauth/device/code", post(device_code))
         .route("/oauth/revoke", post(revoke))
         .route("/device", get(show).post(decide))
+        .route("/.well-known/oauth-authorization-server", get(metadata))
         .layer(axum::extract::DefaultBodyLimit::max(64 << 10))
+}
+
+async fn metadata(AppState(app): AppState<State>) -> Response {
+    let mut r = axum::Json(app.oauth.metadata()).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
 }
 
 async fn token(

@@ -94,9 +94,39 @@ async fn insert_refresh(
 }
 
 impl Store {
-    /// Stores a new device authorization; `Conflict` when its user code is taken.
-    pub async fn create_device_grant(&self, new: &NewDeviceGrant, now: i64) -> Result<()> {
+    /// Stores a new device authorization; `Conflict` when its user code is taken, `false`
+    /// (nothing stored) when `max_pending` codes already wait for approval. Drops what has been
+    /// over for a day: device codes past their expiry, refresh chains past theirs (until then a
+    /// spent code or token is kept, so its replay is recognised).
+    pub async fn create_device_grant(
+        &self,
+        new: &NewDeviceGrant,
+        max_pending: i64,
+        now: i64,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
+        for sql in [
+            "DELETE FROM device_grants WHERE expires < $1 - 86400000",
+            "DELETE FROM api_refresh_tokens WHERE expires < $1 - 86400000",
+        ] {
+            on!(&mut tx, t => sqlx::query(sql)
+                .bind(now)
+                .execute(&mut **t)
+                .await
+                .map_err(db)?
+                .rows_affected());
+        }
+        let pending: i64 = on!(&mut tx, t => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM device_grants WHERE expires > $1 AND approved = 0 \
+             AND denied = 0")
+            .bind(now)
+            .fetch_one(&mut **t)
+            .await
+            .map_err(db)?);
+        if pending >= max_pending {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         on!(&mut tx, t => sqlx::query(
             "INSERT INTO device_grants (device_code_hash, user_code_hash, client_id, scopes, \
              created, expires, interval_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -111,7 +141,8 @@ impl Store {
             .await
             .map_err(db)?
             .rows_affected());
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The device authorization waiting for a decision under a user code (neither decided nor

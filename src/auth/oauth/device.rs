@@ -23,6 +23,10 @@ use crate::store::{NewDeviceGrant, NewRefresh};
 use serde::Serialize;
 use std::fmt;
 
+/// Device codes that may wait for approval at once: beyond, `POST /oauth/device/code` (which
+/// anyone may call) answers 429 until some are approved or expire.
+pub const MAX_PENDING: i64 = 10_000;
+
 /// Wrong user codes one person may type in [`WRONG_CODES_WINDOW_MS`].
 pub const WRONG_CODES: u32 = 10;
 pub const WRONG_CODES_WINDOW_MS: i64 = 600_000;
@@ -109,8 +113,15 @@ impl OAuth {
                 expires: now + DEVICE_CODE_TTL_MS,
                 interval_ms: self.poll_interval_ms,
             };
-            match self.store.create_device_grant(&new, now).await {
-                Ok(()) => {
+            match self.store.create_device_grant(&new, MAX_PENDING, now).await {
+                Ok(false) => {
+                    return Err(OAuthError::new(
+                        429,
+                        "slow_down",
+                        "too many logins wait for approval right now; try again in a few minutes",
+                    ));
+                }
+                Ok(true) => {
                     let uri = format!("{}/device", self.server_url);
                     return Ok(DeviceAnswer {
                         device_code,

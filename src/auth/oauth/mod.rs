@@ -136,6 +136,23 @@ impl OAuth {
     fn now(&self) -> i64 {
         self.clock.now_ms()
     }
+
+    /// The authorization server's metadata (RFC 8414), at
+    /// `/.well-known/oauth-authorization-server`.
+    pub fn metadata(&self) -> serde_json::Value {
+        let url = &self.server_url;
+        serde_json::json!({
+            "issuer": url,
+            "token_endpoint": format!("{url}/oauth/token"),
+            "device_authorization_endpoint": format!("{url}/oauth/device/code"),
+            "revocation_endpoint": format!("{url}/oauth/revoke"),
+            "grant_types_supported": ["client_credentials", DEVICE_GRANT, "refresh_token"],
+            "token_endpoint_auth_methods_supported":
+                ["client_secret_basic", "client_secret_post", "none"],
+            "scopes_supported": crate::domain::token::ACTIONS,
+            "response_types_supported": [],
+        })
+    }
 }
 
 /// The public client's id, from the form or Basic (without a secret); anything else is not

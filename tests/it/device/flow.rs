@@ -26,6 +26,15 @@ async fn a_device_polls_until_approved_then_gets_tokens_once() {
     );
     assert_eq!(code["interval"], 1);
     assert_eq!(code["expires_in"], 600);
+    let metadata = app.get("/.well-known/oauth-authorization-server").await;
+    assert_eq!(
+        metadata["device_authorization_endpoint"],
+        format!("{server_url}/oauth/device/code")
+    );
+    assert_eq!(
+        metadata["token_endpoint"],
+        format!("{server_url}/oauth/token")
+    );
 
     assert_error(&poll(&app, &code).await, 400, "authorization_pending");
     assert_error(&poll(&app, &code).await, 400, "slow_down");
