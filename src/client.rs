@@ -35,7 +35,7 @@ impl Client {
         }
         let Some(kept) = credentials::Credentials::load()? else {
             bail!(
-                "not logged in: run hangar login --server URL, or set HANGAR_TOKEN (or DRONE_TOKEN) to an API token"
+                "not logged in: run hangar login --server URL, or set HANGAR_SERVER and HANGAR_TOKEN (or DRONE_SERVER and DRONE_TOKEN) to a server and an API token"
             );
         };
         if let Some(server) = server

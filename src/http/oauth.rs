@@ -47,7 +47,8 @@ async fn token(
     let answer = app
         .oauth
         .token(&app.auth, authorization(&headers), &body)
-        .await?;
+        .await
+        .map_err(OAuthError::with_message)?;
     let mut r = axum::Json(answer).into_response();
     no_store(r.headers_mut());
     Ok(r)
@@ -61,7 +62,8 @@ async fn device_code(
     let answer = app
         .oauth
         .device_code(authorization(&headers), &body)
-        .await?;
+        .await
+        .map_err(OAuthError::with_message)?;
     let mut r = axum::Json(answer).into_response();
     no_store(r.headers_mut());
     Ok(r)
@@ -74,7 +76,8 @@ async fn revoke(
 ) -> Result<Response, OAuthError> {
     app.oauth
         .revoke(&app.auth, authorization(&headers), &body)
-        .await?;
+        .await
+        .map_err(OAuthError::with_message)?;
     let mut r = StatusCode::OK.into_response();
     no_store(r.headers_mut());
     Ok(r)

@@ -3,8 +3,7 @@
 //! between HTTP and `auth::issuer`; every decision is made there.
 //!
 //! OAuth errors answer in their own JSON shape (`{"error", "error_description"}`, RFC 6749
-//! §5.2, with `message` beside them as in every Hangar error); pages answer HTML with a strict
-//! Content-Security-Policy.
+//! §5.2), not the API's `{"message"}`; pages answer HTML with a strict Content-Security-Policy.
 
 use super::State;
 use crate::auth::issuer::{
@@ -42,12 +41,14 @@ impl IntoResponse for OAuthError {
             tracing::error!(error = cause.detail(), "OpenID provider request failed");
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        // `message` repeats the description in the shape every other Hangar error has.
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.error,
             "error_description": self.description,
-            "message": self.description,
         });
+        if self.with_message {
+            // The shape every other Hangar error has, beside OAuth's.
+            body["message"] = serde_json::Value::String(self.description.clone());
+        }
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         no_store(headers);
