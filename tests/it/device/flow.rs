@@ -343,3 +343,73 @@ async fn the_approval_page_sends_strangers_to_login_and_refuses_cross_site_posts
     assert_eq!(blocked.status, 403, "{}", blocked.body);
     assert!(blocked.body.contains("too many wrong codes"));
 }
+
+#[tokio::test]
+async fn revoking_an_access_token_ends_it_alone_and_a_deactivated_person_cannot_refresh() {
+    let app = server(TestDatabase::sqlite(), hangar::clock::system()).await;
+    crate::login::local::hangar_user_add(&app, "dev1", "a-long-password-for-dev1", &["developers"])
+        .await;
+    let browser = crate::login::browser::Browser::new(None);
+    let done = crate::login::local::sign_in(
+        &app,
+        &browser,
+        "return_to=/",
+        "dev1",
+        "a-long-password-for-dev1",
+    )
+    .await;
+    assert!(matches!(done.status, 302 | 303), "{}", done.body);
+    // The account the session signed in (keyed on the provider's issuer and subject).
+    let session = browser.get(&format!("{}/auth/session", app.url)).await;
+    let session: serde_json::Value = serde_json::from_str(&session.body).expect("json");
+    let login = session["login"].as_str().expect("login").to_string();
+    let tokens = approved_login(&app, &browser, None).await;
+    let access = tokens["access_token"].as_str().expect("access");
+    let refresh_token = tokens["refresh_token"].as_str().expect("refresh");
+    assert_eq!(who(&app, access).await.as_deref(), Some(login.as_str()));
+
+    let revoked = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("client_id", "hangar-cli"), ("token", access)],
+    )
+    .await;
+    assert_eq!(revoked.0, 200, "{}", revoked.1);
+    assert_eq!(who(&app, access).await, None);
+    let (status, renewed) = refresh(&app, refresh_token).await;
+    assert_eq!(status, 200, "the refresh token lives on: {renewed}");
+    let renewed_access = renewed["access_token"].as_str().expect("access");
+    assert_eq!(
+        who(&app, renewed_access).await.as_deref(),
+        Some(login.as_str())
+    );
+
+    // Unknown tokens are no error (RFC 7009), but a client must be named.
+    let unknown = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("client_id", "hangar-cli"), ("token", "nothing-of-ours")],
+    )
+    .await;
+    assert_eq!(unknown.0, 200);
+    assert_error(
+        &post_form(&app, "/oauth/revoke", &[("token", "x")]).await,
+        401,
+        "invalid_client",
+    );
+
+    let (status, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/users/{login}"),
+            Some(serde_json::json!({ "active": false })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(who(&app, renewed_access).await, None);
+    assert_error(
+        &refresh(&app, renewed["refresh_token"].as_str().expect("r")).await,
+        400,
+        "invalid_grant",
+    );
+}
