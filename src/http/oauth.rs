@@ -156,7 +156,8 @@ fn confirm(record: &SessionRecord, pending: &Pending) -> String {
         "<p>A device asks to act as <strong>{login}</strong> through Hangar's API, with \
          {rights}, as <code>{client}</code>.</p>\
          <p>Approve only if you started <code>hangar login</code> yourself just now and your \
-         terminal shows the code <strong>{code}</strong>.</p>\
+         terminal shows the code <strong>{code}</strong>. The code expires in {minutes} \
+         min.</p>\
          <form method=\"post\" action=\"/device\">\
          <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"user_code\" value=\"{code}\">\
@@ -166,6 +167,7 @@ fn confirm(record: &SessionRecord, pending: &Pending) -> String {
         client = escape(&pending.client_id),
         code = escape(&pending.user_code),
         csrf = escape(&record.csrf_token),
+        minutes = (pending.expires_in + 59) / 60,
     )
 }
 

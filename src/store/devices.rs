@@ -280,7 +280,7 @@ impl Store {
     /// An API refresh token by its hash, revoked or not.
     pub async fn find_api_refresh(&self, hash: &str) -> Result<Option<ApiRefresh>> {
         let sql = format!("SELECT {REFRESH_COLUMNS} FROM api_refresh_tokens WHERE hash = $1");
-        Ok(on!(&*self.write, p => sqlx::query_as::<_, ApiRefresh>(&sql)
+        Ok(on!(&*self.read, p => sqlx::query_as::<_, ApiRefresh>(&sql)
             .bind(hash)
             .fetch_optional(p)
             .await
