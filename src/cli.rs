@@ -1,8 +1,10 @@
-//! The command line: `hangar server | migrate | lint | repo | build | token | user | policy |
-//! audit | bench`. Client commands (`repo`, `build`, `token`) call a running server's API;
-//! `migrate`, `lint`, `user`, `policy` and `audit` work without one.
+//! The command line: `hangar server | migrate | lint | repo | build | token | login | logout |
+//! user | policy | audit | bench`. Client commands (`repo`, `build`, `token`) call a running
+//! server's API with `HANGAR_TOKEN` or the login `hangar login` kept; `migrate`, `lint`, `user`,
+//! `policy` and `audit verify` work without a server.
 
 mod audit;
+mod login;
 mod token;
 
 use crate::client::Client;
@@ -55,6 +57,19 @@ pub enum Command {
     /// Your API tokens (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Log in to a server through a browser (OAuth device authorization); the client commands
+    /// then use this login whenever HANGAR_TOKEN is not set.
+    Login {
+        /// The server's URL, e.g. https://ci.example.com
+        #[arg(long, env = "HANGAR_SERVER")]
+        server: String,
+        /// Limit the login to ACTION or ACTION:REPO_GLOB (repeat for more); without any, it has
+        /// all of your rights.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Forget the kept login, revoking it at its server.
+    Logout,
     /// Local users of the embedded OpenID provider (opens the database, like `migrate`).
     #[command(subcommand)]
     User(crate::auth::issuer::cli::UserCommand),
@@ -184,14 +199,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(cmd) => build(cmd).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(cli.config.as_deref()).await,
         Command::Audit(AuditCommand::Tail(args)) => {
-            audit::tail(&Client::from_env()?, &args).await?;
+            audit::tail(&Client::from_env().await?, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Export(filter)) => {
-            audit::export(&Client::from_env()?, &filter).await?;
+            audit::export(&Client::from_env().await?, &filter).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Token(cmd) => token::run(cmd).await,
+        Command::Login { server, scopes } => login::login(&server, &scopes).await,
+        Command::Logout => login::logout().await,
         Command::User(cmd) => {
             let config = Config::from_env(cli.config.as_deref())?.config;
             crate::auth::issuer::cli::run(&config, cmd).await
@@ -292,7 +309,7 @@ fn print(v: &Value) -> anyhow::Result<ExitCode> {
 }
 
 async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::from_env()?;
+    let client = Client::from_env().await?;
     match cmd {
         RepoCommand::Add {
             slug,
@@ -306,7 +323,7 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
                 .call(Method::POST, &format!("/api/repos/{slug}"), Some(&body))
                 .await?;
             println!("activated {slug}");
-            println!("webhook URL:    {}/hook", client_server());
+            println!("webhook URL:    {}/hook", client.server());
             println!(
                 "webhook secret: {}",
                 repo["webhook_secret"].as_str().unwrap_or("")
@@ -369,16 +386,8 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn client_server() -> String {
-    std::env::var("HANGAR_SERVER")
-        .or_else(|_| std::env::var("DRONE_SERVER"))
-        .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_string()
-}
-
 async fn build(cmd: BuildCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::from_env()?;
+    let client = Client::from_env().await?;
     match cmd {
         BuildCommand::Ls { slug, branch, page } => {
             let mut path = format!("/api/repos/{}/builds?page={page}", split_slug(&slug)?);

@@ -86,6 +86,7 @@ pub const KEYS: &[&str] = &[
     "policy_file",
     "protected_targets",
     "token_max_expiry",
+    "device_poll_interval",
     "secret_key_file",
     "roles",
     "addr",

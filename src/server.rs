@@ -151,6 +151,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
     let app = Arc::new(App {
         auth: Authenticator::start(store.clone(), clock.clone(), &config),
+        oauth: crate::auth::oauth::OAuth::new(&config, store.clone(), clock.clone()),
         authz,
         config: config.clone(),
         store: store.clone(),

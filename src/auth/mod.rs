@@ -19,7 +19,8 @@
 //!
 //! Also here: `login/`, logging in through an OpenID provider or GitHub; `session.rs`, the
 //! browser sessions a login makes, and their revalidation; `issuer/`, Hangar's own OpenID
-//! provider for local users.
+//! provider for local users; `oauth/`, the `/oauth` grants that hand out short-lived API access
+//! tokens (client credentials for service accounts, the device grant behind `hangar login`).
 //!
 //! What does not live here: HTTP header parsing (`http::auth`). What a principal may do is
 //! decided in `policy`.
@@ -28,6 +29,7 @@ mod credentials;
 pub mod issuer;
 pub mod keys;
 pub mod login;
+pub mod oauth;
 pub mod policy;
 pub mod principal;
 pub mod session;

@@ -111,6 +111,37 @@ pub fn mint() -> String {
     hex::encode(random::<32>())
 }
 
+/// The letters of user codes (RFC 8628 §6.1): consonants only, so no word is spelled and no
+/// letter is mistaken for a digit.
+const USER_CODE_LETTERS: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// A fresh user code for the device authorization grant: 8 letters drawn uniformly from 20
+/// (about 34.6 bits), shown as `WDJB-MJHT`. Bytes of 240 or more are thrown away (240 = 12 * 20),
+/// so `byte % 20` has no bias.
+pub fn mint_user_code() -> String {
+    let mut letters = Vec::with_capacity(8);
+    while letters.len() < 8 {
+        for b in random::<16>() {
+            if b < 240 && letters.len() < 8 {
+                letters.push(USER_CODE_LETTERS[usize::from(b % 20)]);
+            }
+        }
+    }
+    let text: String = letters.into_iter().map(char::from).collect();
+    format!("{}-{}", &text[..4], &text[4..])
+}
+
+/// A user code as typed (any case, with or without the dash or spaces) in the one form its hash
+/// is taken of; `None` when it cannot be a user code.
+pub fn normalize_user_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (code.len() == 8 && code.bytes().all(|b| USER_CODE_LETTERS.contains(&b))).then_some(code)
+}
+
 /// `n` base62 characters, each uniform: bytes of 248 or more are thrown away (248 = 4 * 62),
 /// so `byte % 62` has no bias.
 fn random_base62(n: usize) -> String {
@@ -303,6 +334,23 @@ mod tests {
         let m = mint_token(Format::Personal);
         let shown = format!("{m:?}");
         assert!(!shown.contains(m.secret.expose()));
+    }
+
+    #[test]
+    fn user_codes_are_short_typable_and_read_back_however_typed() {
+        let code = mint_user_code();
+        assert_eq!(code.len(), 9, "{code}");
+        assert_eq!(&code[4..5], "-");
+        let plain = normalize_user_code(&code).expect("a user code");
+        assert_eq!(
+            normalize_user_code(&code.to_lowercase()),
+            Some(plain.clone())
+        );
+        assert_eq!(normalize_user_code(&plain), Some(plain));
+        assert_ne!(mint_user_code(), mint_user_code());
+        for bad in ["", "WDJB-MJH", "WDJB-MJHA", "WDJB-MJHT1", "WDJB-MJH0"] {
+            assert_eq!(normalize_user_code(bad), None, "{bad}");
+        }
     }
 
     #[test]

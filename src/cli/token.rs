@@ -34,7 +34,7 @@ pub enum TokenCommand {
 
 /// Runs a `hangar token` command.
 pub async fn run(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::from_env()?;
+    let client = Client::from_env().await?;
     match cmd {
         TokenCommand::Create {
             name,

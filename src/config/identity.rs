@@ -29,6 +29,7 @@ pub(super) struct FileIdentity {
     policy_file: Option<PathBuf>,
     protected_targets: Option<toml::Value>,
     token_max_expiry: Option<toml::Value>,
+    device_poll_interval: Option<toml::Value>,
     secret_key_file: Option<PathBuf>,
     #[serde(default)]
     roles: Vec<RoleGrant>,
@@ -98,6 +99,8 @@ pub struct IdentityConfig {
     pub protected_targets: Vec<String>,
     /// The longest lifetime a personal or service account token may have.
     pub token_max_expiry: Duration,
+    /// How often `hangar login` may poll for its device code's approval (RFC 8628 `interval`).
+    pub device_poll_interval: Duration,
     /// The key that encrypts secrets at rest (created on first start).
     pub secret_key_file: PathBuf,
 }
@@ -263,6 +266,11 @@ impl IdentityConfig {
                 file.token_max_expiry,
                 Duration::from_secs(90 * 86400),
             )?,
+            device_poll_interval: duration(
+                "device_poll_interval",
+                file.device_poll_interval,
+                Duration::from_secs(5),
+            )?,
             secret_key_file: var("secret_key_file")
                 .map(PathBuf::from)
                 .or(file.secret_key_file)
@@ -296,6 +304,7 @@ fn unreachable_defaults(data_dir: &Path) -> IdentityConfig {
         policy_file: None,
         protected_targets: vec!["production".into()],
         token_max_expiry: Duration::from_secs(90 * 86400),
+        device_poll_interval: Duration::from_secs(5),
         secret_key_file: data_dir.join("secret.key"),
     }
 }

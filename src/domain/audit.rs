@@ -155,6 +155,16 @@ pub enum AuditAction {
     RoleChanged,
     /// An authorization denial (the deciding policy is in the detail).
     AuthzDenied,
+    // Hangar's own OAuth grants for API access (`/oauth`).
+    /// A signed-in person approved a device's user code (`hangar login`).
+    DeviceApproved,
+    /// A signed-in person refused a device's user code.
+    DeviceDenied,
+    /// A revoked API refresh token came again: its whole chain and the access tokens issued
+    /// from it were revoked.
+    RefreshReused,
+    /// An API refresh token chain was revoked at its holder's request (`hangar logout`).
+    RefreshRevoked,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -221,6 +231,10 @@ impl AuditAction {
             AuditAction::UserGroupsChanged => "user.groups_changed",
             AuditAction::RoleChanged => "authz.role_changed",
             AuditAction::AuthzDenied => "authz.denied",
+            AuditAction::DeviceApproved => "oauth.device_approved",
+            AuditAction::DeviceDenied => "oauth.device_denied",
+            AuditAction::RefreshReused => "oauth.refresh_token_reused",
+            AuditAction::RefreshRevoked => "oauth.refresh_token_revoked",
         }
     }
 }

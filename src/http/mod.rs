@@ -1,7 +1,8 @@
 //! The axum adapter: the route table, the request span (method, route, request id), body limits,
 //! and the handlers in `api/` (JSON, one file per resource) and `hook.rs`. Handlers translate
 //! between HTTP and the parts below; they hold no business rules. `login.rs` holds the browser's
-//! login, callback and logout routes; their failures become HTML pages in `page.rs`.
+//! login, callback and logout routes; their failures become HTML pages in `page.rs`. `oauth.rs`
+//! serves the `/oauth` grants for API access tokens and the `/device` approval page.
 
 mod api;
 mod auth;
@@ -9,6 +10,7 @@ mod error;
 mod extract;
 mod hook;
 mod login;
+mod oauth;
 mod oidc;
 mod page;
 mod trace;
@@ -49,6 +51,8 @@ pub struct App {
     pub login: Arc<crate::auth::login::Login>,
     /// Browser sessions.
     pub sessions: Arc<crate::auth::session::Sessions>,
+    /// The `/oauth` grants: client credentials, device authorization, refresh.
+    pub oauth: crate::auth::oauth::OAuth,
 }
 
 pub type State = Arc<App>;
@@ -72,6 +76,7 @@ pub fn router(app: State) -> Router {
         .merge(hook)
         .merge(public)
         .merge(oidc::router())
+        .merge(oauth::router())
         .merge(browser)
         .nest(
             "/api",

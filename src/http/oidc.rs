@@ -41,10 +41,14 @@ impl IntoResponse for OAuthError {
             tracing::error!(error = cause.detail(), "OpenID provider request failed");
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.error,
             "error_description": self.description,
         });
+        if self.with_message {
+            // The shape every other Hangar error has, beside OAuth's.
+            body["message"] = serde_json::Value::String(self.description.clone());
+        }
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         no_store(headers);
@@ -63,7 +67,7 @@ impl IntoResponse for OAuthError {
     }
 }
 
-fn no_store(headers: &mut HeaderMap) {
+pub(super) fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
@@ -175,7 +179,7 @@ async fn login(
     Ok(reply(&app, answer))
 }
 
-fn authorization(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn authorization(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

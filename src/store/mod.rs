@@ -33,6 +33,7 @@ mod accounts;
 mod audit;
 mod audit_chain;
 mod builds;
+mod devices;
 mod grants;
 mod issuer;
 mod local_accounts;
@@ -49,6 +50,7 @@ pub use crate::domain::TokenKind;
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
+pub use devices::{ApiRefresh, DeviceGrant, NewDeviceGrant, NewRefresh};
 pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
 pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,

@@ -13,7 +13,12 @@ fn hangar(args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("HANGAR_SERVER")
         .env_remove("HANGAR_TOKEN")
         .env_remove("DRONE_SERVER")
-        .env_remove("DRONE_TOKEN");
+        .env_remove("DRONE_TOKEN")
+        // No login kept by `hangar login` on this machine leaks into these stories.
+        .env(
+            "HANGAR_CONFIG_DIR",
+            std::env::temp_dir().join("hangar-it-never-logged-in"),
+        );
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -12,8 +12,6 @@ use super::{ACCESS_TTL_MS, ID_TOKEN_TTL_MS, Issuer, OAuthError, Params, REFRESH_
 use crate::auth::token;
 use crate::domain::{AuditAction, UserId};
 use crate::store::{LocalAccount, NewTokens, OAuthClient};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use std::fmt;
 use subtle::ConstantTimeEq;
@@ -50,13 +48,6 @@ struct Subject<'a> {
     nonce: Option<&'a str>,
 }
 
-fn percent_decoded(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 fn has_scope(scope: &str, name: &str) -> bool {
     scope.split(' ').any(|s| s == name)
 }
@@ -68,38 +59,8 @@ impl Issuer {
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<OAuthClient, OAuthError> {
-        let one = |name| {
-            params
-                .one(name)
-                .map_err(|n| OAuthError::invalid_request(format!("{n} is repeated")))
-        };
-        let basic = match authorization.and_then(|h| h.strip_prefix("Basic ")) {
-            Some(b64) => {
-                let decoded = STANDARD
-                    .decode(b64.trim())
-                    .ok()
-                    .and_then(|d| String::from_utf8(d).ok())
-                    .ok_or_else(|| OAuthError::invalid_client("unreadable Basic credentials"))?;
-                let (id, secret) = decoded
-                    .split_once(':')
-                    .ok_or_else(|| OAuthError::invalid_client("unreadable Basic credentials"))?;
-                Some((percent_decoded(id), percent_decoded(secret)))
-            }
-            None => None,
-        };
-        let (id, secret) = match (basic, one("client_id")?, one("client_secret")?) {
-            (Some(_), _, Some(_)) => {
-                return Err(OAuthError::invalid_request(
-                    "use one client authentication method, not two",
-                ));
-            }
-            (Some((id, _)), Some(form_id), None) if id != form_id => {
-                return Err(OAuthError::invalid_client("client_id does not match"));
-            }
-            (Some((id, secret)), _, None) => (id, Some(secret)),
-            (None, Some(id), secret) => (id.to_string(), secret.map(str::to_string)),
-            (None, None, _) => return Err(OAuthError::invalid_client("no client authentication")),
-        };
+        let (id, secret) = super::params::client_auth(authorization, params)?
+            .ok_or_else(|| OAuthError::invalid_client("no client authentication"))?;
         let client = match self.store.find_oauth_client(&id).await? {
             Some(c) if c.revoked == 0 => c,
             _ => return Err(OAuthError::invalid_client("unknown client")),

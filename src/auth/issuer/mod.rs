@@ -31,7 +31,7 @@ pub mod signing;
 
 pub use claims::IdTokenClaims;
 pub use grant::TokenResponse;
-pub use params::Params;
+pub use params::{Params, client_auth};
 pub use setup::{ClientCredentials, bootstrap, hangar_client};
 
 use crate::auth::keys::SecretBox;
@@ -277,15 +277,19 @@ pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
     pub cause: Option<Error>,
+    /// Also answer the description as `message`, the shape of Hangar's API errors (the `/oauth`
+    /// endpoints, whose callers are Hangar's own clients); the provider's answer is OAuth's alone.
+    pub with_message: bool,
 }
 
 impl OAuthError {
-    fn new(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
+    pub fn new(status: u16, error: &'static str, description: impl Into<String>) -> OAuthError {
         OAuthError {
             status,
             error,
             description: description.into(),
             cause: None,
+            with_message: false,
         }
     }
 
@@ -301,6 +305,14 @@ impl OAuthError {
         OAuthError::new(400, "invalid_grant", description)
     }
 
+    /// The same error, answered with `message` too.
+    pub fn with_message(self) -> OAuthError {
+        OAuthError {
+            with_message: true,
+            ..self
+        }
+    }
+
     pub fn invalid_token(description: impl Into<String>) -> OAuthError {
         OAuthError::new(401, "invalid_token", description)
     }
@@ -313,6 +325,7 @@ impl From<Error> for OAuthError {
             error: "server_error",
             description: "internal error".into(),
             cause: Some(err),
+            with_message: false,
         }
     }
 }

@@ -45,6 +45,56 @@ impl Params {
     }
 }
 
+fn percent_decoded(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The client's id and secret from `Authorization: Basic` (RFC 6749 §2.3.1: each part
+/// form-urlencoded) or the form's `client_id` / `client_secret`; `None` when neither names a
+/// client. Two methods at once, or a Basic id that differs from the form's, are refused.
+pub fn client_auth(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<Option<(String, Option<String>)>, super::OAuthError> {
+    use super::OAuthError;
+    use base64::Engine;
+    let one = |name| {
+        params
+            .one(name)
+            .map_err(|n| OAuthError::invalid_request(format!("{n} is repeated")))
+    };
+    let basic = match authorization.and_then(|h| h.strip_prefix("Basic ")) {
+        Some(b64) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+                .and_then(|d| String::from_utf8(d).ok())
+                .ok_or_else(|| OAuthError::invalid_client("unreadable Basic credentials"))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| OAuthError::invalid_client("unreadable Basic credentials"))?;
+            Some((percent_decoded(id), percent_decoded(secret)))
+        }
+        None => None,
+    };
+    Ok(match (basic, one("client_id")?, one("client_secret")?) {
+        (Some(_), _, Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        (Some((id, _)), Some(form_id), None) if id != form_id => {
+            return Err(OAuthError::invalid_client("client_id does not match"));
+        }
+        (Some((id, secret)), _, None) => Some((id, Some(secret))),
+        (None, Some(id), secret) => Some((id.to_string(), secret.map(str::to_string))),
+        (None, None, _) => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

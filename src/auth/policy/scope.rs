@@ -105,6 +105,36 @@ impl fmt::Display for Scope {
     }
 }
 
+impl Scope {
+    /// Whether everything `narrower` allows, this scope allows too: the same action, and either
+    /// no repository limit here, the same pattern, a pattern for every repository (`*/*`, `**`),
+    /// or a single repository (no wildcard) that this pattern matches.
+    pub fn covers(&self, narrower: &Scope) -> bool {
+        if self.action != narrower.action {
+            return false;
+        }
+        match (&self.repos, &narrower.repos) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(mine), Some(theirs)) => {
+                let every = matches!(mine.as_str(), "*/*" | "**");
+                let literal = !theirs.as_str().contains(['*', '?', '[', '{']);
+                mine == theirs || every || (literal && mine.matches(theirs.as_str()))
+            }
+        }
+    }
+}
+
+/// Whether `wider` (a token's scopes; `None` = all of its owner's rights) covers every one of
+/// `narrower` (`None` = all of the owner's rights): a token derived from another never widens it.
+pub fn all_covered(wider: Option<&[Scope]>, narrower: Option<&[Scope]>) -> bool {
+    match (wider, narrower) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(w), Some(n)) => n.iter().all(|s| w.iter().any(|o| o.covers(s))),
+    }
+}
+
 /// Parses every scope of a token; the first bad one is the error.
 pub fn parse_all<S: AsRef<str>>(scopes: &[S]) -> Result<Vec<Scope>, String> {
     scopes.iter().map(|s| Scope::parse(s.as_ref())).collect()
@@ -139,6 +169,24 @@ mod tests {
         ));
         assert!(!any_allows(&scopes, Action::BuildCancel, Some("acme/api")));
         assert!(any_allows(&scopes, Action::RepoRead, Some("other/api")));
+    }
+
+    #[test]
+    fn a_scope_covers_only_what_is_inside_it() {
+        let wide = parse_all(&["repo.read", "build.trigger:acme/*"]).expect("valid");
+        let ok = |n: &[&str]| all_covered(Some(&wide), Some(&parse_all(n).expect("valid")));
+        assert!(ok(&["repo.read:acme/api"]));
+        assert!(ok(&["repo.read", "build.trigger:acme/*"]));
+        assert!(ok(&["build.trigger:acme/api"]));
+        assert!(!ok(&["build.trigger"]), "unlimited is wider than acme/*");
+        assert!(!ok(&["build.trigger:other/api"]));
+        assert!(
+            !ok(&["build.trigger:acme/a*"]),
+            "another pattern is not compared"
+        );
+        assert!(!ok(&["build.cancel:acme/api"]));
+        assert!(!all_covered(Some(&wide), None), "all rights are wider");
+        assert!(all_covered(None, Some(&wide)));
     }
 
     #[test]

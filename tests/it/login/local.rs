@@ -6,7 +6,7 @@ use super::browser::Browser;
 use crate::support::TestApp;
 use hangar::config::{OidcSettings, Secret, SecretSource};
 
-const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// A server on a known port (the embedded issuer's URL is its own `server_url`).
 async fn server(external: bool) -> TestApp {
@@ -33,7 +33,7 @@ async fn server(external: bool) -> TestApp {
 }
 
 /// Walks `/login?{query}` through the embedded provider's form as `user`; returns the last answer.
-async fn sign_in(
+pub async fn sign_in(
     app: &TestApp,
     browser: &Browser,
     query: &str,
@@ -144,7 +144,7 @@ async fn beside_an_external_provider_local_sign_in_admits_only_administrators() 
     store.close().await;
 }
 
-async fn hangar_user_add(app: &TestApp, name: &str, password: &str, groups: &[&str]) {
+pub async fn hangar_user_add(app: &TestApp, name: &str, password: &str, groups: &[&str]) {
     let mut args = vec![
         "user".to_string(),
         "add".into(),

@@ -8,7 +8,7 @@
 
 #![allow(dead_code)] // each story file uses a different part of the harness
 
-mod browser;
+pub mod browser;
 mod github_standin;
 mod hostile;
 mod idp;
@@ -20,7 +20,7 @@ mod flow;
 mod github;
 mod id_token;
 mod keys;
-mod local;
+pub mod local;
 mod sessions;
 mod timing;
 
