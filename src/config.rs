@@ -88,6 +88,10 @@ pub const KEYS: &[&str] = &[
     "token_max_expiry",
     "device_poll_interval",
     "secret_key_file",
+    "audit_retention",
+    "audit_file",
+    "audit_http_url",
+    "audit_syslog",
     "roles",
     "addr",
     "server_url",
@@ -334,7 +338,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 mod identity;
-pub use identity::{GitHubSettings, IdentityConfig, OidcSettings, RoleGrant, SecretSource};
+pub use identity::{
+    AuditSinks, GitHubSettings, IdentityConfig, OidcSettings, RoleGrant, SecretSource,
+};
 
 #[cfg(test)]
 mod tests;

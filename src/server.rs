@@ -133,6 +133,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         clock.clone(),
         shutdown.clone(),
     ));
+    spawn_audit_jobs(&config, &store, &clock, &shutdown);
     let login = crate::auth::login::Login::new(
         &config,
         store.clone(),
@@ -195,6 +196,31 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         shutdown,
         done,
     })
+}
+
+/// Retention (when `audit_retention` is set) and the configured audit sinks, each a task of
+/// its own that ends with the server.
+fn spawn_audit_jobs(
+    config: &Config,
+    store: &Store,
+    clock: &crate::clock::SharedClock,
+    shutdown: &CancellationToken,
+) {
+    if let Some(retention) = config.identity.audit_retention {
+        tokio::spawn(crate::audit::retention::run(
+            store.clone(),
+            retention,
+            clock.clone(),
+            shutdown.clone(),
+        ));
+    }
+    for to in crate::audit::sinks::destinations(&config.identity.audit_sinks) {
+        tokio::spawn(crate::audit::sinks::run(
+            store.clone(),
+            to,
+            shutdown.clone(),
+        ));
+    }
 }
 
 /// On SIGHUP, reads the login provider's client secret and the policy file again (rotation and

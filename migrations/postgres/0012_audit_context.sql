@@ -3,3 +3,9 @@
 ALTER TABLE audit_events ADD COLUMN context TEXT;
 CREATE INDEX audit_events_action ON audit_events (action, id);
 CREATE INDEX audit_events_actor ON audit_events (actor_name, id);
+
+-- Where each audit sink (file, HTTP, syslog) has got to: the last chain position it delivered.
+CREATE TABLE audit_sink_positions (
+    sink  TEXT    PRIMARY KEY,
+    seq   BIGINT  NOT NULL
+);

@@ -1,5 +1,7 @@
 //! `hangar audit verify`: walks the chain from the start, recomputing every link, checks every
-//! checkpoint's signature, and looks for entries slipped in below the chained range.
+//! checkpoint's signature, and looks for entries slipped in below the chained range. After
+//! retention pruned the oldest entries, the walk starts from the signed checkpoint left just
+//! before the first entry still stored.
 
 use super::{GENESIS, checkpoint_bytes, link_hash};
 use crate::auth::keys::SecretBox;
@@ -20,6 +22,9 @@ pub enum Finding {
     Inserted { audit_id: i64 },
     /// A checkpoint whose signature is not the server's, or whose hash is not the chain's.
     BadCheckpoint { seq: i64 },
+    /// The chain starts after position 1 without a signed checkpoint just before its start
+    /// (retention always leaves one).
+    Truncated { first: i64 },
 }
 
 impl fmt::Display for Finding {
@@ -38,6 +43,10 @@ impl fmt::Display for Finding {
             Finding::BadCheckpoint { seq } => write!(
                 f,
                 "the checkpoint at chain position {seq} is not signed by this server's key"
+            ),
+            Finding::Truncated { first } => write!(
+                f,
+                "the entries before chain position {first} were removed without a signed checkpoint"
             ),
         }
     }
@@ -62,6 +71,20 @@ pub async fn verify(store: &Store, keys: &SecretBox) -> Result<Report> {
         finding: None,
     };
     let (mut hash, mut newest_id) = (GENESIS.to_string(), 0i64);
+    if let Some(first) = store.chain_head().await?.filter(|&f| f > 1) {
+        let anchor = checkpoints.iter().find(|c| c.seq == first - 1);
+        match anchor {
+            Some(cp)
+                if keys.verify(&checkpoint_bytes(cp.seq, &cp.hash, cp.time), &cp.signature) =>
+            {
+                hash = cp.hash.clone();
+            }
+            _ => {
+                report.finding = Some(Finding::Truncated { first });
+                return Ok(report);
+            }
+        }
+    }
     // Pages are read one ahead: the database builds the next while this one is hashed.
     let mut next = Some(tokio::spawn({
         let store = store.clone();

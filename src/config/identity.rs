@@ -31,6 +31,10 @@ pub(super) struct FileIdentity {
     token_max_expiry: Option<toml::Value>,
     device_poll_interval: Option<toml::Value>,
     secret_key_file: Option<PathBuf>,
+    audit_retention: Option<toml::Value>,
+    audit_file: Option<PathBuf>,
+    audit_http_url: Option<String>,
+    audit_syslog: Option<String>,
     #[serde(default)]
     roles: Vec<RoleGrant>,
 }
@@ -103,6 +107,21 @@ pub struct IdentityConfig {
     pub device_poll_interval: Duration,
     /// The key that encrypts secrets at rest (created on first start).
     pub secret_key_file: PathBuf,
+    /// How long audit entries are kept (`None`: for ever). Pruning leaves a signed checkpoint.
+    pub audit_retention: Option<Duration>,
+    /// Where audit entries are shipped as they are chained (file, HTTP, syslog).
+    pub audit_sinks: AuditSinks,
+}
+
+/// Destinations for the audit trail, each fed in chain order from its own saved position.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSinks {
+    /// A JSON Lines file, appended to.
+    pub file: Option<PathBuf>,
+    /// An HTTP endpoint that takes `POST`s of JSON Lines.
+    pub http_url: Option<String>,
+    /// A syslog collector (`HOST:PORT`, UDP, RFC 5424).
+    pub syslog: Option<String>,
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -275,6 +294,20 @@ impl IdentityConfig {
                 .map(PathBuf::from)
                 .or(file.secret_key_file)
                 .unwrap_or_else(|| data_dir.join("secret.key")),
+            audit_retention: Some(duration(
+                "audit_retention",
+                file.audit_retention,
+                Duration::ZERO,
+            )?)
+            .filter(|d| !d.is_zero()),
+            audit_sinks: AuditSinks {
+                file: var("audit_file")
+                    .map(PathBuf::from)
+                    .or(file.audit_file)
+                    .filter(|p| !p.as_os_str().is_empty()),
+                http_url: string("audit_http_url", file.audit_http_url),
+                syslog: string("audit_syslog", file.audit_syslog),
+            },
         })
     }
 }
@@ -306,5 +339,7 @@ fn unreachable_defaults(data_dir: &Path) -> IdentityConfig {
         token_max_expiry: Duration::from_secs(90 * 86400),
         device_poll_interval: Duration::from_secs(5),
         secret_key_file: data_dir.join("secret.key"),
+        audit_retention: None,
+        audit_sinks: AuditSinks::default(),
     }
 }

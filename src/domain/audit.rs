@@ -165,6 +165,8 @@ pub enum AuditAction {
     RefreshReused,
     /// An API refresh token chain was revoked at its holder's request (`hangar logout`).
     RefreshRevoked,
+    /// Entries older than the retention were deleted up to a signed checkpoint.
+    AuditPruned,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -213,6 +215,7 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token.revoked",
             AuditAction::TokenFirstUsed => "token.first_used",
             AuditAction::ServerRecovered => "server.recovered",
+            AuditAction::AuditPruned => "audit.pruned",
             AuditAction::LocalPasswordChanged => "user.password_changed",
             AuditAction::LocalLoginSucceeded => "auth.local_login",
             AuditAction::LocalLoginFailed { .. } => "auth.local_login_failed",

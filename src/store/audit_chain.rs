@@ -1,8 +1,10 @@
 //! The audit chain's storage: which entries are chained, in what order, with what hash, and the
-//! signed checkpoints. Written only by the one chainer (`audit::chainer`); read by `verify`.
+//! signed checkpoints. Written only by the one chainer (`audit::chainer`) and pruned only by the
+//! retention job (`audit::retention`); read by `verify` and the sinks.
 
-use super::audit::AuditRecord;
+use super::audit::{self, AuditRecord};
 use super::{Db, Store, db, values};
+use crate::domain::AuditEvent;
 use crate::error::Result;
 
 /// One link: the chain position, the audit entry, the hash after it.
@@ -212,5 +214,76 @@ impl Store {
             .fetch_all(p)
             .await
             .map_err(db)?))
+    }
+}
+
+impl Store {
+    /// The audit trail's one delete path, for retention: deletes the chained entries at or
+    /// below chain position `up_to`, their links and the checkpoints before it, and records
+    /// `event`, in one transaction. The checkpoint at `up_to` stays: verification starts from
+    /// it. Returns how many entries went (0: nothing to do, and nothing is recorded).
+    pub async fn prune_audit(&self, up_to: i64, event: &AuditEvent, now: i64) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let entries = on!(&mut tx, t => sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT audit_id FROM audit_chain WHERE seq <= $1)")
+            .bind(up_to)
+            .execute(&mut **t)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        if entries == 0 {
+            return Ok(0);
+        }
+        on!(&mut tx, t => {
+            sqlx::query("DELETE FROM audit_chain WHERE seq <= $1")
+                .bind(up_to)
+                .execute(&mut **t)
+                .await
+                .map_err(db)?;
+            sqlx::query("DELETE FROM audit_checkpoints WHERE seq < $1")
+                .bind(up_to)
+                .execute(&mut **t)
+                .await
+                .map_err(db)?;
+        });
+        audit::append(&mut tx, now, std::slice::from_ref(event)).await?;
+        tx.commit().await?;
+        Ok(entries)
+    }
+
+    /// The first chain position still stored (`None`: an empty chain).
+    pub async fn chain_head(&self) -> Result<Option<i64>> {
+        Ok(
+            on!(&*self.read, p => sqlx::query_scalar("SELECT MIN(seq) FROM audit_chain")
+            .fetch_one(p)
+            .await
+            .map_err(db)?),
+        )
+    }
+
+    /// The chain position sink `name` last delivered (0: none yet).
+    pub async fn sink_position(&self, name: &str) -> Result<i64> {
+        let seq: Option<i64> = on!(&*self.read, p => sqlx::query_scalar(
+            "SELECT seq FROM audit_sink_positions WHERE sink = $1")
+            .bind(name)
+            .fetch_optional(p)
+            .await
+            .map_err(db)?);
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Records that sink `name` delivered everything up to chain position `seq`.
+    pub async fn set_sink_position(&self, name: &str, seq: i64) -> Result<()> {
+        on!(&*self.write, p => sqlx::query(
+            "INSERT INTO audit_sink_positions (sink, seq) VALUES ($1, $2) \
+             ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq")
+            .bind(name)
+            .bind(seq)
+            .execute(p)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(())
     }
 }

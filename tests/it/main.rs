@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod audit_api;
+mod audit_shipping;
 mod authz;
 mod builds;
 mod cli;

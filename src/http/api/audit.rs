@@ -14,7 +14,7 @@ use axum::extract::State as AppState;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The most entries one answer holds.
 pub const MAX_LIMIT: i64 = 1000;
@@ -120,32 +120,13 @@ impl Params {
     }
 }
 
-/// One entry as the API shows it: times in RFC 3339 and Unix ms, `detail` and `context` as
-/// JSON, the actor's provider identity (`iss`, `sub`) where known.
+/// One entry as the API shows it (see [`crate::audit::entry_json`]).
 pub fn view(entry: &AuditEntry) -> Value {
-    let r = &entry.record;
-    let time = chrono::DateTime::from_timestamp_millis(r.time)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default();
-    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
-    json!({
-        "id": r.id,
-        "time": time,
-        "time_ms": r.time,
-        "actor": {
-            "kind": r.actor_kind,
-            "login": r.actor_name,
-            "user_id": r.actor_id,
-            "token_id": r.token_id,
-            "iss": entry.actor_iss,
-            "sub": entry.actor_sub,
-        },
-        "action": r.action,
-        "target": r.target,
-        "outcome": r.outcome,
-        "detail": parse(&r.detail),
-        "context": r.context.as_deref().map(parse).unwrap_or(Value::Null),
-    })
+    crate::audit::entry_json(
+        &entry.record,
+        entry.actor_iss.as_deref(),
+        entry.actor_sub.as_deref(),
+    )
 }
 
 /// `GET /api/audit`.
