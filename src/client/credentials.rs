@@ -131,11 +131,31 @@ impl Credentials {
     }
 
     /// A usable access token: the stored one, or, near its expiry, a new one from the refresh
-    /// token (the rotated refresh token is saved at once: the old one is spent).
+    /// token (the rotated refresh token is saved at once: the old one is spent). Commands
+    /// running side by side take turns through a lock file, and the second reads what the first
+    /// saved: a refresh token sent twice would revoke the login.
     pub async fn fresh(mut self, http: &reqwest::Client) -> anyhow::Result<(Credentials, Secret)> {
         if self.access_expires - EARLY_MS > now_ms() {
             let token = Secret::new(self.access_token.clone());
             return Ok((self, token));
+        }
+        let lock_path = path()?.with_file_name("credentials.lock");
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .with_context(|| format!("opening {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("locking {}", lock_path.display()))?;
+        if let Some(current) = Credentials::load()?
+            && current.server == self.server
+        {
+            if current.access_expires - EARLY_MS > now_ms() {
+                let token = Secret::new(current.access_token.clone());
+                return Ok((current, token));
+            }
+            self = current;
         }
         let answer = token_request(
             http,

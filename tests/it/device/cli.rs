@@ -134,6 +134,20 @@ async fn cli_story(app: &TestApp) {
     assert!(renewed["access_expires"].as_i64().expect("expires") > 0);
     assert_eq!(who(app, &renewed_access).await.as_deref(), Some("admin"));
 
+    // Two commands at once, both finding the token about to expire: one refreshes, the other
+    // waits for it and uses what it kept (a refresh token sent twice would end the login).
+    let mut aged = renewed.clone();
+    aged["access_expires"] = Value::from(0);
+    std::fs::write(&path, aged.to_string()).expect("write");
+    let (a, b) = tokio::join!(run(&dir, &["repo", "ls"]), run(&dir, &["repo", "ls"]));
+    assert!(a.0 && b.0, "{} / {}", a.2, b.2);
+    let (_, renewed) = kept(&dir);
+    let renewed_access = renewed["access_token"]
+        .as_str()
+        .expect("access")
+        .to_string();
+    assert_eq!(who(app, &renewed_access).await.as_deref(), Some("admin"));
+
     let (ok, out, err) = run(&dir, &["logout"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("Logged out"), "{out}");
