@@ -155,6 +155,17 @@ pub enum AuditAction {
     RoleChanged,
     /// An authorization denial (the deciding policy is in the detail).
     AuthzDenied,
+    // SCIM provisioning (the actor is the provisioning client's token).
+    /// A user was provisioned.
+    ScimUserCreated,
+    /// A provisioned user's attributes changed (or they were reactivated).
+    ScimUserUpdated,
+    /// A provisioned user was deactivated (`active: false`) or deleted.
+    ScimUserDeactivated,
+    /// A group was created, renamed, deleted, or its members changed.
+    ScimGroupChanged,
+    /// A SCIM bearer token was created.
+    ScimTokenCreated,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -221,6 +232,11 @@ impl AuditAction {
             AuditAction::UserGroupsChanged => "user.groups_changed",
             AuditAction::RoleChanged => "authz.role_changed",
             AuditAction::AuthzDenied => "authz.denied",
+            AuditAction::ScimUserCreated => "scim.user_created",
+            AuditAction::ScimUserUpdated => "scim.user_updated",
+            AuditAction::ScimUserDeactivated => "scim.user_deactivated",
+            AuditAction::ScimGroupChanged => "scim.group_changed",
+            AuditAction::ScimTokenCreated => "scim.token_created",
         }
     }
 }

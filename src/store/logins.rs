@@ -352,7 +352,7 @@ pub(super) fn group_events(
 
 /// A login nobody has yet: the hint made safe (letters, digits, `.`, `_`, `-`), then with `-2`,
 /// `-3`... appended; two people with the same name at a provider get two accounts.
-async fn free_login(tx: &mut Tx, hint: &str, sub: &str) -> Result<String> {
+pub(super) async fn free_login(tx: &mut Tx, hint: &str, sub: &str) -> Result<String> {
     let mut base: String = hint
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
