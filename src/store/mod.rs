@@ -56,7 +56,7 @@ pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };
 pub use local_accounts::{LocalAccount, NewLocalUser};
-pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap};
+pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
 pub use scim::{ScimClient, ScimPage, ScimUser, ScimUserWrite};
