@@ -113,8 +113,8 @@ impl Allowlist {
             .email
             .rsplit_once('@')
             .map(|(_, d)| d.to_ascii_lowercase());
-        let in_domain = account.email_verified
-            && domain.is_some_and(|d| self.email_domains.iter().any(|a| *a == d));
+        let in_domain =
+            account.email_verified && domain.is_some_and(|d| self.email_domains.contains(&d));
         in_group || in_domain
     }
 }

@@ -1,7 +1,8 @@
 //! The axum adapter: the route table, the request span (method, route, request id), body limits,
 //! and the handlers in `api/` (JSON, one file per resource) and `hook.rs`. Handlers translate
 //! between HTTP and the parts below; they hold no business rules. `login.rs` holds the browser's
-//! login, callback and logout routes; their failures become HTML pages in `page.rs`.
+//! login, callback and logout routes; their failures become HTML pages in `page.rs`. `scim/`
+//! serves SCIM 2.0 provisioning at `/scim/v2`.
 
 mod api;
 mod auth;
@@ -11,6 +12,7 @@ mod hook;
 mod login;
 mod oidc;
 mod page;
+mod scim;
 mod trace;
 
 use crate::auth::Authenticator;
@@ -77,6 +79,7 @@ pub fn router(app: State) -> Router {
             "/api",
             api::router().layer(axum::extract::DefaultBodyLimit::max(MAX_API_BYTES)),
         )
+        .nest("/scim/v2", scim::router())
         .fallback(api::system::not_found)
         .with_state(app);
     trace::wrap(routes)

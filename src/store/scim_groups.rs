@@ -9,6 +9,7 @@ use crate::domain::{Actor, AuditAction, AuditEvent, UserId};
 use crate::error::{Error, Result};
 use crate::scim::filter::{Filter, Resource};
 use crate::scim::patch::GroupOp;
+use crate::scim::resource::GroupInput;
 
 /// A SCIM group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,12 +213,15 @@ impl Store {
         &self,
         actor: &Actor,
         scim_id: &str,
-        display_name: &str,
-        external_id: Option<&str>,
-        member_scim_ids: &[String],
+        new: &GroupInput,
         roles: &RoleMap,
         now: i64,
     ) -> Result<GroupChange> {
+        let (display_name, external_id, member_scim_ids) = (
+            new.display_name.as_str(),
+            new.external_id.as_deref(),
+            &new.members,
+        );
         let mut tx = self.begin().await?;
         if name_taken(&mut tx, display_name, 0).await? {
             tx.rollback().await?;
