@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod issuer;
 mod login;
+mod scim;
 mod store;
 mod tokens;
 mod users;
