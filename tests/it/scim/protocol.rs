@@ -126,7 +126,8 @@ async fn bad_input_is_answered_with_a_scim_error_that_says_what_is_wrong() {
     let (_app, scim) = provisioning(TestDatabase::sqlite()).await;
     let ann = scim.user("ann@a.example", "e1").await;
     let raw = |s: &str| Value::String(s.to_string());
-    let cases: Vec<(Method, String, Option<Value>, u16, Option<&str>)> = vec![
+    type Case = (Method, String, Option<Value>, u16, Option<&'static str>);
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             "/Users".into(),

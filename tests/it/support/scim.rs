@@ -2,6 +2,8 @@
 //! against the server's database), requests with `application/scim+json`, and the fixtures
 //! under `tests/data/scim/` with their `{{name}}` placeholders filled in.
 
+#![allow(clippy::disallowed_methods)] // runs the `hangar` binary itself
+
 use reqwest::Method;
 use serde_json::Value;
 use std::path::Path;
