@@ -555,6 +555,14 @@ impl Store {
             tx.rollback().await?;
             return Ok(None);
         };
+        // The account no longer answers to the provider's identity: a later login finds the
+        // deleted SCIM user (and is refused), or a re-provisioned one with a fresh account.
+        on!(&mut tx, c => sqlx::query("UPDATE users SET iss = NULL, sub = NULL WHERE id = $1")
+            .bind(user)
+            .execute(&mut **c)
+            .await
+            .map_err(db)?
+            .rows_affected());
         on!(&mut tx, c => sqlx::query("DELETE FROM scim_members WHERE user_id = $1")
             .bind(user)
             .execute(&mut **c)

@@ -322,3 +322,35 @@ async fn the_allowlist_admits_listed_groups_and_verified_domains_and_refuses_eve
         "{accounts:?}"
     );
 }
+
+#[tokio::test]
+async fn a_user_deleted_over_scim_is_refused_until_provisioned_again_into_a_fresh_account() {
+    let (idp, app, scim) = provisioning(|_| {}).await;
+    let (user, _) = provision_developer(&scim, "dev4@acme.example", "00u-dev4").await;
+    idp.user_with(json!({ "username": "dev4", "sub": "00u-dev4" }))
+        .await;
+    let browser = app.browser();
+    app.login(&browser, &idp, "dev4").await;
+    assert_eq!(app.session(&browser).await.0, 200);
+
+    let gone = scim
+        .send(Method::DELETE, &format!("/Users/{user}"), None)
+        .await;
+    assert_eq!(gone.status, 204);
+    assert_eq!(app.session(&browser).await.0, 401, "the session ended");
+    let page = app.login(&app.browser(), &idp, "dev4").await;
+    assert_eq!(page.status, 403, "a deleted user is refused: {}", page.body);
+
+    let again = scim.user("dev4@acme.example", "00u-dev4").await;
+    assert_eq!(scim.get(&format!("/Users/{again}")).await["active"], true);
+    let fresh = app.browser();
+    app.login(&fresh, &idp, "dev4").await;
+    let (status, me) = seen(&app, &fresh, "/api/user").await;
+    assert_eq!(status, 200, "{me}");
+    assert_ne!(me["login"], "dev4", "a fresh account, not the deleted one");
+    assert!(
+        slugs(&seen(&app, &fresh, "/api/user/repos").await.1).is_empty(),
+        "no groups yet"
+    );
+    assert!(!again.is_empty());
+}
