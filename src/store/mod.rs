@@ -41,6 +41,7 @@ mod logs;
 mod repos;
 mod rows;
 mod scim;
+mod scim_filter;
 mod scim_groups;
 mod sessions;
 mod stages;

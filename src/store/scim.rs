@@ -1,14 +1,15 @@
 //! SCIM provisioning: the provisioning clients' tokens, and users as a provider provisioned them
 //! (each the SCIM side of a row of `users`). Filters become SQL here (`scim::filter` parses
-//! them). Deactivation is not done here: it goes through `update_user`, which revokes tokens and
+//! them, `scim_filter.rs` turns them into SQL). Deactivation is not done here: it goes through `update_user`, which revokes tokens and
 //! ends sessions; the SCIM write that follows records it. Groups are in `scim_groups.rs`.
 
 use super::logins::{RoleMap, free_login, group_events};
 use super::rows::UserRow;
+use super::scim_filter::{Bind, where_sql};
 use super::{Store, Tx, audit, db, list};
 use crate::domain::{Actor, AuditAction, AuditEvent, User, UserId};
 use crate::error::{Error, Result};
-use crate::scim::filter::{Attr, Filter, Literal, Op, Resource};
+use crate::scim::filter::{Filter, Resource};
 use serde_json::Value;
 
 /// A provisioned user.
@@ -53,12 +54,6 @@ pub struct ScimClient {
     pub name: String,
 }
 
-/// A value bound into a filter's SQL.
-pub(super) enum Bind {
-    Text(String),
-    Bool(bool),
-}
-
 const SCIM_USER_COLUMNS: &str = "u.id, u.login, u.email, u.machine, u.admin, u.active, u.avatar, \
      u.created, u.updated, u.last_login, s.scim_id, s.user_name, s.external_id, \
      s.display_name AS scim_display_name, s.resource, s.created AS scim_created, \
@@ -91,98 +86,6 @@ impl ScimUserRow {
             updated: self.scim_updated,
         }
     }
-}
-
-/// `%`, `_` and `\` taken literally in a LIKE pattern.
-fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-/// The SQL of `filter` for `resource`, its values pushed onto `binds` (numbered from
-/// `binds.len() + 1`).
-pub(super) fn where_sql(filter: &Filter, resource: Resource, binds: &mut Vec<Bind>) -> String {
-    match filter {
-        Filter::And(a, b) => format!(
-            "({} AND {})",
-            where_sql(a, resource, binds),
-            where_sql(b, resource, binds)
-        ),
-        Filter::Or(a, b) => format!(
-            "({} OR {})",
-            where_sql(a, resource, binds),
-            where_sql(b, resource, binds)
-        ),
-        Filter::Not(a) => format!("(NOT {})", where_sql(a, resource, binds)),
-        Filter::Present(attr) => match column(*attr, resource) {
-            Some((col, _)) if *attr != Attr::Active => {
-                format!("({col} IS NOT NULL AND {col} <> '')")
-            }
-            Some(_) => "TRUE".into(),
-            None if *attr == Attr::Member => format!("EXISTS ({MEMBERS_OF_GROUP})"),
-            None => "FALSE".into(),
-        },
-        Filter::Compare(attr, op, value) => {
-            let (col, fold) = match column(*attr, resource) {
-                Some(c) => c,
-                None if *attr == Attr::Member => {
-                    let inner = Filter::Compare(Attr::Id, *op, value.clone());
-                    let cond =
-                        where_sql(&inner, Resource::User, binds).replace("s.scim_id", "su.scim_id");
-                    return format!("EXISTS ({MEMBERS_OF_GROUP} AND {cond})");
-                }
-                None => return "FALSE".into(),
-            };
-            let text = match value {
-                Literal::Bool(b) => {
-                    binds.push(Bind::Bool(*b));
-                    let n = binds.len();
-                    return match op {
-                        Op::Ne => format!("{col} <> ${n}"),
-                        _ => format!("{col} = ${n}"),
-                    };
-                }
-                Literal::Text(t) if fold => t.to_lowercase(),
-                Literal::Text(t) => t.clone(),
-            };
-            let (sql_op, pattern) = match op {
-                Op::Eq => ("=", text),
-                Op::Ne => ("<>", text),
-                Op::Co => ("LIKE", format!("%{}%", like_escape(&text))),
-                Op::Sw => ("LIKE", format!("{}%", like_escape(&text))),
-                Op::Ew => ("LIKE", format!("%{}", like_escape(&text))),
-            };
-            binds.push(Bind::Text(pattern));
-            let n = binds.len();
-            let escape = if sql_op == "LIKE" { " ESCAPE '\\'" } else { "" };
-            if *op == Op::Ne {
-                format!("({col} IS NULL OR {col} <> ${n})")
-            } else {
-                format!("{col} {sql_op} ${n}{escape}")
-            }
-        }
-    }
-}
-
-/// Members of group `g` (as `su`): the start of an EXISTS.
-const MEMBERS_OF_GROUP: &str = "SELECT 1 FROM scim_members m JOIN scim_users su \
-     ON su.user_id = m.user_id WHERE m.group_id = g.id";
-
-/// The column an attribute filters on, and whether it compares in lower case.
-fn column(attr: Attr, resource: Resource) -> Option<(&'static str, bool)> {
-    Some(match (resource, attr) {
-        (Resource::User, Attr::Id) => ("s.scim_id", false),
-        (Resource::User, Attr::UserName) => ("s.user_name_key", true),
-        (Resource::User, Attr::ExternalId) => ("s.external_id", false),
-        (Resource::User, Attr::DisplayName) => ("LOWER(s.display_name)", true),
-        (Resource::User, Attr::Email) => ("LOWER(u.email)", true),
-        (Resource::User, Attr::Active) => ("u.active", false),
-        (Resource::Group, Attr::Id) => ("g.scim_id", false),
-        (Resource::Group, Attr::ExternalId) => ("g.external_id", false),
-        (Resource::Group, Attr::DisplayName) => ("LOWER(g.display_name)", true),
-        _ => return None,
-    })
 }
 
 fn lower_key(user_name: &str) -> String {

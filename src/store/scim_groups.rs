@@ -3,7 +3,8 @@
 //! transaction, audited, so the access it grants follows at once. The callers drop the caches.
 
 use super::logins::RoleMap;
-use super::scim::{Bind, ScimPage, sync_groups, where_sql};
+use super::scim::{ScimPage, sync_groups};
+use super::scim_filter::{Bind, where_sql};
 use super::{Store, Tx, audit, db};
 use crate::domain::{Actor, AuditAction, AuditEvent, UserId};
 use crate::error::{Error, Result};
