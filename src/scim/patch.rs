@@ -94,8 +94,11 @@ fn strip_urn(path: &str) -> &str {
         "urn:ietf:params:scim:schemas:core:2.0:Group:",
     ];
     for urn in CORE {
-        if path.len() > urn.len() && path[..urn.len()].eq_ignore_ascii_case(urn) {
-            return &path[urn.len()..];
+        if let (Some(head), Some(rest)) = (path.get(..urn.len()), path.get(urn.len()..))
+            && !rest.is_empty()
+            && head.eq_ignore_ascii_case(urn)
+        {
+            return rest;
         }
     }
     path
@@ -124,7 +127,7 @@ fn path(text: &str) -> Result<Path, Bad> {
     }
     let (head, sub) = match text.find('[') {
         Some(open) => {
-            let close = text.rfind(']').ok_or_else(bad)?;
+            let close = text.rfind(']').filter(|c| *c > open).ok_or_else(bad)?;
             let inner = &text[open + 1..close];
             let rest = &text[close + 1..];
             let sub = match rest.strip_prefix('.') {

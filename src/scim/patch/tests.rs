@@ -121,3 +121,32 @@ fn a_members_filter_on_something_else_is_refused() {
     let o = ops(json!({"Operations": [{"op": "remove", "path": "members[display eq \"x\"]"}]}));
     assert!(group_ops(&o).is_err());
 }
+
+#[test]
+fn odd_paths_are_refused_or_taken_literally_never_a_panic() {
+    for p in [
+        "a]b[c",
+        "]",
+        "[",
+        "émails[type eq \"work\"].value",
+        "urn:ietf:params:scim:schemas:core:2.0:Useré",
+        "x[y]z",
+        "emails[type gt 1]",
+    ] {
+        let mut doc = json!({"userName": "ada"});
+        let o = vec![Operation {
+            kind: Kind::Replace,
+            path: Some(p.into()),
+            value: Some(json!("v")),
+        }];
+        let _ = apply_to_user(&mut doc, &o);
+        let _ = group_ops(&o);
+        let r = vec![Operation {
+            kind: Kind::Remove,
+            path: Some(p.into()),
+            value: None,
+        }];
+        let _ = apply_to_user(&mut doc, &r);
+        let _ = group_ops(&r);
+    }
+}
