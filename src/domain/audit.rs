@@ -166,6 +166,8 @@ pub enum AuditAction {
     ScimGroupChanged,
     /// A SCIM bearer token was created.
     ScimTokenCreated,
+    /// A SCIM bearer token was revoked.
+    ScimTokenRevoked,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -237,6 +239,7 @@ impl AuditAction {
             AuditAction::ScimUserDeactivated => "scim.user_deactivated",
             AuditAction::ScimGroupChanged => "scim.group_changed",
             AuditAction::ScimTokenCreated => "scim.token_created",
+            AuditAction::ScimTokenRevoked => "scim.token_revoked",
         }
     }
 }

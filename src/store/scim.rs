@@ -170,6 +170,41 @@ impl Store {
         Ok(id)
     }
 
+    /// Every SCIM token: (id, name, display prefix, created, revoked or 0), oldest first.
+    pub async fn list_scim_tokens(&self) -> Result<Vec<(i64, String, String, i64, i64)>> {
+        let rows = on!(&*self.read, p => sqlx::query_as(
+            "SELECT id, name, prefix, created, revoked FROM scim_tokens ORDER BY id")
+            .fetch_all(p)
+            .await
+            .map_err(db)?);
+        Ok(rows)
+    }
+
+    /// Revokes a SCIM token, audited; `false` when there is no such live token.
+    pub async fn revoke_scim_token(&self, actor: &Actor, id: i64, now: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let name: Option<String> = on!(&mut tx, c => sqlx::query_scalar(
+            "UPDATE scim_tokens SET revoked = $2 WHERE id = $1 AND revoked = 0 RETURNING name")
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut **c)
+            .await
+            .map_err(db)?);
+        let Some(name) = name else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        let event = AuditEvent::new(
+            actor,
+            AuditAction::ScimTokenRevoked,
+            format!("scim_token:{id}"),
+        )
+        .with_detail(serde_json::json!({ "name": name }));
+        audit::append(&mut tx, now, &[event]).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// The live SCIM token hashed as `hash`.
     pub async fn find_scim_token(&self, hash: &str) -> Result<Option<ScimClient>> {
         let row: Option<(i64, String)> = on!(&*self.read, p => sqlx::query_as(

@@ -233,3 +233,26 @@ async fn bad_input_is_answered_with_a_scim_error_that_says_what_is_wrong() {
     let body: Value = not_json.json().await.expect("json");
     assert_eq!(body["scimType"], "invalidSyntax");
 }
+
+#[tokio::test]
+async fn a_revoked_scim_token_is_refused_at_once() {
+    let (app, scim) = provisioning(TestDatabase::sqlite()).await;
+    assert_eq!(scim.send(Method::GET, "/Users", None).await.status, 200);
+    let url = app.database.url(app.data.path());
+    let listed = crate::support::scim::scim_command(app.data.path(), &url, &["token", "list"]);
+    let line = listed.lines().next().expect("one token");
+    assert!(
+        line.contains("identity-provider") && line.contains("hgr_scim_") && line.ends_with("live"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&scim.token), "never the secret: {listed}");
+    let id = line.split('\t').next().expect("id");
+    crate::support::scim::scim_command(app.data.path(), &url, &["token", "revoke", id]);
+    assert_eq!(scim.send(Method::GET, "/Users", None).await.status, 401);
+    assert!(
+        audited(&app)
+            .await
+            .iter()
+            .any(|(a, _, _)| a == "scim.token_revoked")
+    );
+}

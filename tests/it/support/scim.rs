@@ -29,6 +29,23 @@ pub fn create_token(data: &Path, database_url: &str) -> String {
     token
 }
 
+/// Runs `hangar scim ARGS...` against the database at `database_url`; returns its stdout.
+pub fn scim_command(data: &Path, database_url: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .arg("scim")
+        .args(args)
+        .env("HANGAR_DATA_DIR", data)
+        .env("HANGAR_DATABASE_URL", database_url)
+        .output()
+        .expect("hangar runs");
+    assert!(
+        out.status.success(),
+        "hangar scim {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
 /// A fixture with its placeholders replaced.
 pub fn fixture(name: &str, ids: &[(&str, &str)]) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
