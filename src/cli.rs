@@ -5,6 +5,7 @@
 
 mod audit;
 mod login;
+mod scim;
 mod token;
 
 use crate::client::Client;
@@ -73,6 +74,9 @@ pub enum Command {
     /// Local users of the embedded OpenID provider (opens the database, like `migrate`).
     #[command(subcommand)]
     User(crate::auth::issuer::cli::UserCommand),
+    /// SCIM provisioning: `hangar scim token create` (opens the database, like `migrate`).
+    #[command(subcommand)]
+    Scim(scim::ScimCommand),
     /// Benchmarks of a real server process (see README).
     #[command(subcommand)]
     Bench(crate::bench::Bench),
@@ -212,6 +216,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User(cmd) => {
             let config = Config::from_env(cli.config.as_deref())?.config;
             crate::auth::issuer::cli::run(&config, cmd).await
+        }
+        Command::Scim(cmd) => {
+            let config = Config::from_env(cli.config.as_deref())?.config;
+            scim::run(&config, cmd).await
         }
         Command::Bench(b) => crate::bench::run(b).await,
         Command::Policy(cmd) => crate::auth::policy::cli::run(cmd, cli.config.as_deref()),

@@ -35,6 +35,8 @@ pub mod pipeline;
 pub mod runner;
 /// Hands stages to runners; takes their reports.
 pub mod scheduler;
+/// SCIM 2.0 provisioning: filters, PATCH as providers send it, user and group resources; pure.
+pub mod scim;
 /// `hangar server`: wires the parts together and runs them.
 pub mod server;
 /// Every SQL statement, over SQLite or PostgreSQL.

@@ -88,7 +88,35 @@ pub struct Sessions {
     secure: bool,
     origin: String,
     roles: RoleMap,
+    allow: Allowlist,
     cache: RwLock<HashMap<String, (SessionRecord, i64)>>,
+}
+
+/// Who may log in through a provider when the allowlist is set (`allowed_groups`,
+/// `allowed_email_domains`): a member of one of the groups, or someone whose verified email is
+/// in one of the domains. Empty lists let everyone in. Hangar's own provider is not filtered:
+/// its users are made by administrators.
+#[derive(Debug, Clone, Default)]
+pub struct Allowlist {
+    pub groups: Vec<String>,
+    pub email_domains: Vec<String>,
+}
+
+impl Allowlist {
+    /// Whether `account` may log in.
+    pub fn admits(&self, account: &crate::store::ProviderAccount) -> bool {
+        if self.groups.is_empty() && self.email_domains.is_empty() {
+            return true;
+        }
+        let in_group = account.groups.iter().any(|g| self.groups.contains(g));
+        let domain = account
+            .email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_ascii_lowercase());
+        let in_domain =
+            account.email_verified && domain.is_some_and(|d| self.email_domains.contains(&d));
+        in_group || in_domain
+    }
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -131,6 +159,10 @@ impl Sessions {
                     .iter()
                     .map(|g: &RoleGrant| (g.group.clone(), g.role.clone(), !g.repos.is_empty()))
                     .collect(),
+            },
+            allow: Allowlist {
+                groups: id.allowed_groups.clone(),
+                email_domains: id.allowed_email_domains.clone(),
             },
             cache: RwLock::new(HashMap::new()),
         })
@@ -175,6 +207,16 @@ impl Sessions {
         source_ip: &str,
     ) -> std::result::Result<Started, Failure> {
         let now = self.clock.now_ms();
+        if finished.account.provider != crate::auth::login::LOCAL
+            && !self.allow.admits(&finished.account)
+        {
+            let f = Failure::new(
+                Reason::NotAllowed,
+                "neither a group nor a verified email domain of this account is on the allowlist",
+            );
+            self.login.refuse(&finished.account.provider, &f, now).await;
+            return Err(f);
+        }
         let id = token::mint();
         let grant = &finished.grant;
         let revalidate_at = if grant.refresh_token.is_none() && grant.provider_expires > 0 {
@@ -367,8 +409,9 @@ impl Sessions {
             .logout_url(&ended.provider, ended.id_token_hint.as_deref())
     }
 
-    /// Drops every cached lookup.
-    fn forget(&self) {
+    /// Drops every cached lookup (after a change to users' groups or state made elsewhere, such
+    /// as over SCIM, so the next request sees it).
+    pub fn forget(&self) {
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }

@@ -4,7 +4,8 @@
 //! An API token reads `hgr_pat_<random>_<checksum>`:
 //! - the prefix names its kind, so secret scanners can recognise a leaked one: `hgr_pat_`
 //!   (personal access token), `hgr_sa_` (service account), `hgr_at_` (short-lived OAuth access
-//!   token, minted by the embedded provider);
+//!   token, minted by the embedded provider), `hgr_scim_` (a provisioning client's token, good
+//!   only at `/scim/v2`);
 //! - `<random>` is 30 characters of base62 (`0-9A-Za-z`), drawn uniformly from a
 //!   cryptographically secure generator: about 178 bits;
 //! - `<checksum>` is the CRC-32 (ISO-HDLC, as in zlib and PNG) of everything before the last
@@ -42,10 +43,17 @@ pub enum Format {
     Service,
     /// `hgr_at_`: a short-lived OAuth access token.
     Access,
+    /// `hgr_scim_`: a SCIM provisioning client's token (accepted at `/scim/v2` only).
+    Scim,
 }
 
 impl Format {
-    const ALL: [Format; 3] = [Format::Personal, Format::Service, Format::Access];
+    const ALL: [Format; 4] = [
+        Format::Personal,
+        Format::Service,
+        Format::Access,
+        Format::Scim,
+    ];
 
     /// The token's leading characters.
     pub fn prefix(self) -> &'static str {
@@ -53,6 +61,7 @@ impl Format {
             Format::Personal => "hgr_pat_",
             Format::Service => "hgr_sa_",
             Format::Access => "hgr_at_",
+            Format::Scim => "hgr_scim_",
         }
     }
 
@@ -62,6 +71,7 @@ impl Format {
             Format::Personal => TokenKind::Personal,
             Format::Service => TokenKind::Service,
             Format::Access => TokenKind::Access,
+            Format::Scim => TokenKind::Scim,
         }
     }
 
@@ -71,6 +81,7 @@ impl Format {
             TokenKind::Personal => Some(Format::Personal),
             TokenKind::Service => Some(Format::Service),
             TokenKind::Access => Some(Format::Access),
+            TokenKind::Scim => Some(Format::Scim),
             TokenKind::Bootstrap => None,
         }
     }

@@ -61,6 +61,23 @@ impl Server {
         bail!("the server did not answer within 5 s")
     }
 
+    /// Makes a SCIM token with `hangar scim token create` on the server's database.
+    pub fn scim_token(&self) -> anyhow::Result<String> {
+        let out = Command::new(std::env::current_exe()?)
+            .args(["scim", "token", "create", "--name", "bench"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HANGAR_DATA_DIR", self._dir.path().join("data"))
+            .env("HANGAR_LOG", "error")
+            .stderr(Stdio::null())
+            .output()
+            .context("running hangar scim token create")?;
+        if !out.status.success() {
+            bail!("hangar scim token create failed");
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_string())
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap_or(0)
     }

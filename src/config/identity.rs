@@ -31,6 +31,9 @@ pub(super) struct FileIdentity {
     token_max_expiry: Option<toml::Value>,
     device_poll_interval: Option<toml::Value>,
     secret_key_file: Option<PathBuf>,
+    scim_match_claim: Option<String>,
+    allowed_groups: Option<toml::Value>,
+    allowed_email_domains: Option<toml::Value>,
     audit_retention: Option<toml::Value>,
     audit_file: Option<PathBuf>,
     audit_http_url: Option<String>,
@@ -107,6 +110,15 @@ pub struct IdentityConfig {
     pub device_poll_interval: Duration,
     /// The key that encrypts secrets at rest (created on first start).
     pub secret_key_file: PathBuf,
+    /// The provider's claim a first login is matched by to a user provisioned over SCIM:
+    /// `sub` (Okta: its user id, SCIM's `externalId`), `oid` (Entra ID's object id), any other
+    /// claim compared with `externalId`, or `email` (a verified email against the userName or
+    /// the email).
+    pub scim_match_claim: String,
+    /// Just-in-time provisioning allowlist: with either list set, a login through a provider
+    /// must be in one of these groups or have a verified email in one of these domains.
+    pub allowed_groups: Vec<String>,
+    pub allowed_email_domains: Vec<String>,
     /// How long audit entries are kept (`None`: for ever). Pruning leaves a signed checkpoint.
     pub audit_retention: Option<Duration>,
     /// Where audit entries are shipped as they are chained (file, HTTP, syslog).
@@ -294,6 +306,20 @@ impl IdentityConfig {
                 .map(PathBuf::from)
                 .or(file.secret_key_file)
                 .unwrap_or_else(|| data_dir.join("secret.key")),
+            scim_match_claim: string("scim_match_claim", file.scim_match_claim)
+                .map(|c| c.trim().to_string())
+                .unwrap_or_else(|| "sub".into()),
+            allowed_groups: var("allowed_groups")
+                .map(|v| list(v))
+                .or(file.allowed_groups.map(value_list))
+                .unwrap_or_default(),
+            allowed_email_domains: var("allowed_email_domains")
+                .map(|v| list(v))
+                .or(file.allowed_email_domains.map(value_list))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+                .collect(),
             audit_retention: Some(duration(
                 "audit_retention",
                 file.audit_retention,
@@ -339,6 +365,9 @@ fn unreachable_defaults(data_dir: &Path) -> IdentityConfig {
         token_max_expiry: Duration::from_secs(90 * 86400),
         device_poll_interval: Duration::from_secs(5),
         secret_key_file: data_dir.join("secret.key"),
+        scim_match_claim: "sub".into(),
+        allowed_groups: Vec::new(),
+        allowed_email_domains: Vec::new(),
         audit_retention: None,
         audit_sinks: AuditSinks::default(),
     }

@@ -167,6 +167,19 @@ pub enum AuditAction {
     RefreshRevoked,
     /// Entries older than the retention were deleted up to a signed checkpoint.
     AuditPruned,
+    // SCIM provisioning (the actor is the provisioning client's token).
+    /// A user was provisioned.
+    ScimUserCreated,
+    /// A provisioned user's attributes changed (or they were reactivated).
+    ScimUserUpdated,
+    /// A provisioned user was deactivated (`active: false`) or deleted.
+    ScimUserDeactivated,
+    /// A group was created, renamed, deleted, or its members changed.
+    ScimGroupChanged,
+    /// A SCIM bearer token was created.
+    ScimTokenCreated,
+    /// A SCIM bearer token was revoked.
+    ScimTokenRevoked,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -238,6 +251,12 @@ impl AuditAction {
             AuditAction::DeviceDenied => "oauth.device_denied",
             AuditAction::RefreshReused => "oauth.refresh_token_reused",
             AuditAction::RefreshRevoked => "oauth.refresh_token_revoked",
+            AuditAction::ScimUserCreated => "scim.user_created",
+            AuditAction::ScimUserUpdated => "scim.user_updated",
+            AuditAction::ScimUserDeactivated => "scim.user_deactivated",
+            AuditAction::ScimGroupChanged => "scim.group_changed",
+            AuditAction::ScimTokenCreated => "scim.token_created",
+            AuditAction::ScimTokenRevoked => "scim.token_revoked",
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum TokenKind {
     Service,
     /// A short-lived OAuth access token minted by the embedded provider (`hgr_at_`).
     Access,
+    /// A SCIM provisioning client's token (`hgr_scim_`), stored apart from API tokens.
+    Scim,
 }
 
 impl TokenKind {
@@ -30,6 +32,7 @@ impl TokenKind {
             TokenKind::Personal => "personal",
             TokenKind::Service => "service",
             TokenKind::Access => "access",
+            TokenKind::Scim => "scim",
         }
     }
 
@@ -40,6 +43,7 @@ impl TokenKind {
             "personal" => TokenKind::Personal,
             "service" => TokenKind::Service,
             "access" => TokenKind::Access,
+            "scim" => TokenKind::Scim,
             _ => return None,
         })
     }

@@ -2,7 +2,8 @@
 //! and the handlers in `api/` (JSON, one file per resource) and `hook.rs`. Handlers translate
 //! between HTTP and the parts below; they hold no business rules. `login.rs` holds the browser's
 //! login, callback and logout routes; their failures become HTML pages in `page.rs`. `oauth.rs`
-//! serves the `/oauth` grants for API access tokens and the `/device` approval page.
+//! serves the `/oauth` grants for API access tokens and the `/device` approval page; `scim/`
+//! serves SCIM 2.0 provisioning at `/scim/v2`.
 
 mod api;
 mod auth;
@@ -13,6 +14,7 @@ mod login;
 mod oauth;
 mod oidc;
 mod page;
+mod scim;
 mod trace;
 
 use crate::auth::Authenticator;
@@ -82,6 +84,7 @@ pub fn router(app: State) -> Router {
             "/api",
             api::router().layer(axum::extract::DefaultBodyLimit::max(MAX_API_BYTES)),
         )
+        .nest("/scim/v2", scim::router())
         .fallback(api::system::not_found)
         .with_state(app);
     trace::wrap(routes)

@@ -52,6 +52,19 @@ pub struct ProviderAccount {
     pub email: String,
     pub avatar: String,
     pub groups: Vec<String>,
+    /// The provider vouches for `email` (`email_verified`).
+    pub email_verified: bool,
+    /// How a first login finds the user provisioned for it over SCIM, if at all.
+    pub scim_match: Option<ScimMatch>,
+}
+
+/// How a first login finds the user a provider provisioned over SCIM (`scim_match_claim`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScimMatch {
+    /// SCIM's `externalId` is this claim's value (`sub` for Okta, `oid` for Entra ID).
+    ExternalId(String),
+    /// SCIM's `userName`, or the user's email, is this verified email (in any case).
+    Email(String),
 }
 
 /// What a successful login wrote.
@@ -187,20 +200,48 @@ impl Store {
         let mut tx = self.begin().await?;
         let groups = serde_json::to_string(&account.groups).map_err(Error::internal)?;
         let admin = roles.is_admin(&account.groups);
-        let found: Option<(i64, bool, String)> = on!(&mut tx, c => sqlx::query_as(
-            "SELECT id, active, groups FROM users WHERE iss = $1 AND sub = $2")
+        let found: Option<(i64, bool, String, i64)> = on!(&mut tx, c => sqlx::query_as(
+            "SELECT id, active, groups, (SELECT COUNT(*) FROM scim_users s WHERE s.user_id = users.id) \
+             FROM users WHERE iss = $1 AND sub = $2")
             .bind(&account.iss)
             .bind(&account.sub)
             .fetch_optional(&mut **c)
             .await
             .map_err(db)?);
+        let (found, linked) = match (found, &account.scim_match) {
+            (Some(f), _) => (Some(f), false),
+            (None, Some(m)) => {
+                let f = provisioned(&mut tx, m).await?;
+                let linked = f.is_some();
+                (f, linked)
+            }
+            (None, None) => (None, false),
+        };
         let mut events = Vec::new();
         let (user_id, created) = match found {
-            Some((_, false, _)) => {
+            Some((_, false, _, _)) => {
                 tx.rollback().await?;
                 return Err(Error::Forbidden("this account is disabled".into()));
             }
-            Some((id, true, before)) => {
+            Some((id, true, before, managed)) => {
+                // A user provisioned over SCIM has the groups SCIM gives them; the provider's
+                // login names the person, not their groups.
+                let (groups, admin, new_groups) = if managed > 0 {
+                    let keep: Vec<String> = serde_json::from_str(&before).unwrap_or_default();
+                    (before.clone(), roles.is_admin(&keep), keep)
+                } else {
+                    (groups.clone(), admin, account.groups.clone())
+                };
+                if linked {
+                    on!(&mut tx, c => sqlx::query("UPDATE users SET iss = $2, sub = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(&account.iss)
+                        .bind(&account.sub)
+                        .execute(&mut **c)
+                        .await
+                        .map_err(db)?
+                        .rows_affected());
+                }
                 on!(&mut tx, c => sqlx::query(
                     "UPDATE users SET email = $2, display_name = $3, avatar = $4, groups = $5, \
                      groups_updated = $6, admin = $7, last_login = $6, updated = $6 WHERE id = $1")
@@ -223,13 +264,16 @@ impl Store {
                     .await
                     .map_err(db)?);
                 let actor = Actor::user(UserId(id), &login, None);
-                events.extend(group_events(
-                    &actor,
-                    &login,
-                    &before,
-                    &account.groups,
-                    roles,
-                ));
+                events.extend(group_events(&actor, &login, &before, &new_groups, roles));
+                if linked {
+                    events.push(
+                        AuditEvent::new(&actor, AuditAction::UserUpdated, format!("user:{login}"))
+                            .with_detail(serde_json::json!({
+                                "linked_to_provider": { "iss": account.iss, "sub": account.sub },
+                                "provisioned": "scim",
+                            })),
+                    );
+                }
                 (id, false)
             }
             None => {
@@ -315,6 +359,28 @@ impl Store {
     }
 }
 
+/// The user provisioned over SCIM that `m` names and no provider login has claimed yet (a
+/// deleted one too, so that its login is refused): (id, active, groups, 1).
+async fn provisioned(tx: &mut Tx, m: &ScimMatch) -> Result<Option<(i64, bool, String, i64)>> {
+    let (cond, value) = match m {
+        ScimMatch::ExternalId(v) => ("s.external_id = $1", v.clone()),
+        ScimMatch::Email(e) => (
+            "(s.user_name_key = $1 OR LOWER(u.email) = $1)",
+            e.to_lowercase(),
+        ),
+    };
+    let sql = format!(
+        "SELECT u.id, u.active, u.groups, 1 FROM scim_users s JOIN users u ON u.id = s.user_id \
+         WHERE {cond} AND u.iss IS NULL ORDER BY s.deleted, s.user_id LIMIT 1"
+    );
+    let found: Option<(i64, bool, String, i64)> = on!(&mut *tx, c => sqlx::query_as(&sql)
+        .bind(&value)
+        .fetch_optional(&mut **c)
+        .await
+        .map_err(db)?);
+    Ok(found)
+}
+
 /// Audit events for a change of groups (and of the roles they map to); none when equal.
 pub(super) fn group_events(
     actor: &Actor,
@@ -352,7 +418,7 @@ pub(super) fn group_events(
 
 /// A login nobody has yet: the hint made safe (letters, digits, `.`, `_`, `-`), then with `-2`,
 /// `-3`... appended; two people with the same name at a provider get two accounts.
-async fn free_login(tx: &mut Tx, hint: &str, sub: &str) -> Result<String> {
+pub(super) async fn free_login(tx: &mut Tx, hint: &str, sub: &str) -> Result<String> {
     let mut base: String = hint
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))

@@ -41,6 +41,9 @@ mod logins;
 mod logs;
 mod repos;
 mod rows;
+mod scim;
+mod scim_filter;
+mod scim_groups;
 mod sessions;
 mod stages;
 mod tokens;
@@ -56,9 +59,11 @@ pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };
 pub use local_accounts::{LocalAccount, NewLocalUser};
-pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap};
+pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
+pub use scim::{ScimClient, ScimPage, ScimUser, ScimUserWrite};
+pub use scim_groups::{GroupChange, ScimGroup};
 pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};

@@ -122,6 +122,32 @@ struct SessionRow {
 }
 
 /// Inserts a session inside `tx` (used by a login's transaction).
+/// Ends every live session of `user` (deactivation), with one audit event each.
+pub(super) async fn end_all(
+    tx: &mut Tx,
+    actor: &Actor,
+    user: UserId,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<AuditEvent>> {
+    let ended: Vec<i64> = on!(&mut *tx, c => sqlx::query_scalar(
+        "UPDATE sessions SET revoked = $2, revoked_reason = $3 WHERE user_id = $1 AND revoked = 0 \
+         RETURNING id")
+        .bind(user.0)
+        .bind(now)
+        .bind(reason)
+        .fetch_all(&mut **c)
+        .await
+        .map_err(db)?);
+    Ok(ended
+        .into_iter()
+        .map(|id| {
+            AuditEvent::new(actor, AuditAction::SessionEnded, format!("session:{id}"))
+                .with_detail(serde_json::json!({ "reason": reason }))
+        })
+        .collect())
+}
+
 pub(super) async fn insert_session(
     tx: &mut Tx,
     user: UserId,
@@ -313,15 +339,22 @@ impl Store {
             tx.rollback().await?;
             return Ok(());
         }
-        let before: String = on!(&mut tx, c => sqlx::query_scalar(
-            "SELECT groups FROM users WHERE id = $1")
+        let (before, managed): (String, i64) = on!(&mut tx, c => sqlx::query_as(
+            "SELECT groups, (SELECT COUNT(*) FROM scim_users s WHERE s.user_id = users.id) \
+             FROM users WHERE id = $1")
             .bind(session.user_id.0)
             .fetch_one(&mut **c)
             .await
             .map_err(db)?);
         let before: Vec<String> = serde_json::from_str(&before).unwrap_or_default();
-        let groups = serde_json::to_string(&outcome.groups).map_err(Error::internal)?;
-        let admin = roles.is_admin(&outcome.groups);
+        // A user provisioned over SCIM keeps the groups SCIM gives them.
+        let now_groups = if managed > 0 {
+            before.clone()
+        } else {
+            outcome.groups.clone()
+        };
+        let groups = serde_json::to_string(&now_groups).map_err(Error::internal)?;
+        let admin = roles.is_admin(&now_groups);
         on!(&mut tx, c => sqlx::query(
             "UPDATE users SET groups = $2, groups_updated = $3, admin = $4, updated = $3 WHERE id = $1")
             .bind(session.user_id.0)
@@ -347,7 +380,7 @@ impl Store {
             &system,
             &session.login,
             &before,
-            &outcome.groups,
+            &now_groups,
             roles,
         ));
         audit::append(&mut tx, now, &events).await?;

@@ -206,7 +206,8 @@ impl Store {
         Ok((user, token))
     }
 
-    /// Changes a user. Deactivating one revokes all their tokens in the same transaction
+    /// Changes a user. Deactivating one revokes all their tokens and ends their sessions in the
+    /// same transaction
     /// (reactivating does not bring them back). `None` when there is no such login; nothing is
     /// written when nothing changes.
     pub async fn update_user(
@@ -277,6 +278,9 @@ impl Store {
                 tokens::revoke_all(&mut tx, actor, &user, "user deactivated", now).await?;
             revoked = ids;
             events.extend(more);
+            events.extend(
+                super::sessions::end_all(&mut tx, actor, user.id, "user deactivated", now).await?,
+            );
         }
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await?;

@@ -14,6 +14,7 @@ mod crash;
 mod device;
 mod issuer;
 mod login;
+mod scim;
 mod store;
 mod tokens;
 mod users;

@@ -32,6 +32,8 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 pub struct GitHub {
     pub settings: GitHubSettings,
     redirect: RedirectUrl,
+    /// The claim first logins are matched by to users provisioned over SCIM.
+    match_claim: String,
 }
 
 #[derive(Deserialize)]
@@ -66,10 +68,11 @@ enum ApiError {
 }
 
 impl GitHub {
-    pub fn new(settings: &GitHubSettings, redirect: RedirectUrl) -> GitHub {
+    pub fn new(settings: &GitHubSettings, redirect: RedirectUrl, match_claim: &str) -> GitHub {
         GitHub {
             settings: settings.clone(),
             redirect,
+            match_claim: match_claim.to_string(),
         }
     }
 
@@ -163,6 +166,11 @@ impl GitHub {
             email: user.email.unwrap_or_default(),
             avatar: user.avatar_url.unwrap_or_default(),
             groups,
+            // GitHub's public email is not vouched for; provisioned users are found by the
+            // numeric user id as externalId when the match claim is `sub`.
+            email_verified: false,
+            scim_match: (self.match_claim == "sub")
+                .then(|| crate::store::ScimMatch::ExternalId(user.id.to_string())),
         };
         // The access token is kept (sealed) to ask for the groups again; GitHub's OAuth tokens
         // do not expire on their own.

@@ -140,18 +140,19 @@ impl Login {
         local: Option<&crate::config::OidcSettings>,
     ) -> anyhow::Result<Arc<Login>> {
         let redirect = RedirectUrl::new(format!("{}/auth/callback", config.server_url))?;
+        let claim = config.identity.scim_match_claim.as_str();
         Ok(Arc::new(Login {
-            local: local.map(|s| oidc::Oidc::new(s, redirect.clone())),
+            local: local.map(|s| oidc::Oidc::new(s, redirect.clone(), claim)),
             oidc: config
                 .identity
                 .oidc
                 .as_ref()
-                .map(|s| oidc::Oidc::new(s, redirect.clone())),
+                .map(|s| oidc::Oidc::new(s, redirect.clone(), claim)),
             github: config
                 .identity
                 .github
                 .as_ref()
-                .map(|s| github::GitHub::new(s, redirect.clone())),
+                .map(|s| github::GitHub::new(s, redirect.clone(), claim)),
             http: Outbound::new()?,
             secure: config.server_url.starts_with("https://"),
             server_url: config.server_url.clone(),

@@ -10,7 +10,7 @@ use super::outbound::{Outbound, Spent};
 use super::secret::ClientSecret;
 use super::{Failure, Grant, Reason, Refresh};
 use crate::config::OidcSettings;
-use crate::store::ProviderAccount;
+use crate::store::{ProviderAccount, ScimMatch};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreGenderClaim,
 };
@@ -39,6 +39,8 @@ type Client = CoreClient<
 #[derive(Debug)]
 pub struct Oidc {
     pub settings: OidcSettings,
+    /// The claim a first login is matched by to a user provisioned over SCIM.
+    match_claim: String,
     secret: ClientSecret,
     redirect: RedirectUrl,
     discovered: RwLock<Option<Arc<Discovered>>>,
@@ -61,8 +63,9 @@ pub struct Authorize {
 }
 
 impl Oidc {
-    pub fn new(settings: &OidcSettings, redirect: RedirectUrl) -> Oidc {
+    pub fn new(settings: &OidcSettings, redirect: RedirectUrl, match_claim: &str) -> Oidc {
         Oidc {
+            match_claim: match_claim.to_string(),
             secret: ClientSecret::new(&settings.client_secret),
             settings: settings.clone(),
             redirect,
@@ -221,6 +224,8 @@ impl Oidc {
             email: text("email"),
             avatar: text("picture"),
             groups,
+            email_verified: verified(&claims),
+            scim_match: scim_match(&claims, &self.match_claim, &token.sub),
         };
         let refresh_token = response.refresh_token().map(|t| t.secret().clone());
         let grant = Grant {
@@ -397,5 +402,70 @@ fn token_error<E: std::error::Error>(
         RequestTokenError::Request(e) => format!("the provider could not be reached: {e}"),
         RequestTokenError::Parse(e, _) => format!("the provider's answer is unreadable: {e}"),
         RequestTokenError::Other(e) => format!("token request failed: {e}"),
+    }
+}
+
+/// Whether the claims vouch for the email (`email_verified`, a boolean or Entra's string).
+fn verified(claims: &Value) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// What a first login is matched by to a user provisioned over SCIM: the configured claim
+/// (`sub`, `oid`, ...) against `externalId`, or with `email`, a verified email against the
+/// userName or email.
+pub fn scim_match(claims: &Value, claim: &str, sub: &str) -> Option<ScimMatch> {
+    if claim.eq_ignore_ascii_case("email") {
+        let email = claims.get("email").and_then(Value::as_str)?;
+        return (verified(claims) && !email.is_empty())
+            .then(|| ScimMatch::Email(email.to_string()));
+    }
+    if claim == "sub" {
+        return Some(ScimMatch::ExternalId(sub.to_string()));
+    }
+    match groups::claim(claims, claim)? {
+        Value::String(s) if !s.is_empty() => Some(ScimMatch::ExternalId(s.clone())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod scim_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_subject_is_matched_with_the_external_id_by_default() {
+        let c = json!({"sub": "00u1"});
+        assert_eq!(
+            scim_match(&c, "sub", "00u1"),
+            Some(ScimMatch::ExternalId("00u1".into()))
+        );
+    }
+
+    #[test]
+    fn entra_id_is_matched_by_its_object_id() {
+        let c = json!({"sub": "pairwise", "oid": "6f1c"});
+        assert_eq!(
+            scim_match(&c, "oid", "pairwise"),
+            Some(ScimMatch::ExternalId("6f1c".into()))
+        );
+        assert_eq!(scim_match(&json!({}), "oid", "x"), None);
+    }
+
+    #[test]
+    fn an_email_matches_only_when_verified() {
+        let yes = json!({"email": "a@x", "email_verified": true});
+        let no = json!({"email": "a@x", "email_verified": false});
+        let text = json!({"email": "a@x", "email_verified": "True"});
+        assert_eq!(
+            scim_match(&yes, "email", "s"),
+            Some(ScimMatch::Email("a@x".into()))
+        );
+        assert_eq!(scim_match(&no, "email", "s"), None);
+        assert!(scim_match(&text, "email", "s").is_some());
     }
 }

@@ -21,6 +21,7 @@ mod github;
 mod id_token;
 mod keys;
 pub mod local;
+mod provisioned;
 mod sessions;
 mod timing;
 
