@@ -34,6 +34,7 @@ mod audit;
 mod audit_chain;
 mod builds;
 mod grants;
+mod identity;
 mod issuer;
 mod local_accounts;
 mod logins;
@@ -50,6 +51,7 @@ pub use audit::AuditRecord;
 pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
 pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
+pub use identity::LiveCredential;
 pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };
