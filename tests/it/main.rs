@@ -3,8 +3,10 @@
 
 mod support;
 
+mod approvals;
 mod audit;
 mod authz;
+mod build_identity;
 mod builds;
 mod cli;
 mod crash;

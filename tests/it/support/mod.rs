@@ -6,6 +6,7 @@
 pub mod database;
 pub mod git;
 pub mod hooks;
+pub mod people;
 
 use hangar::clock::SharedClock;
 use hangar::config::{Config, LogFormat, Secret};
