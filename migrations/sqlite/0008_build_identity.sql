@@ -16,6 +16,9 @@ ALTER TABLE builds ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
 
 ALTER TABLE repos ADD COLUMN trigger_policy TEXT NOT NULL DEFAULT 'known_senders';
 
+-- Whether the identity provider vouched for the user's email (webhook senders map by it).
+ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0;
+
 -- A forge login (`github:octocat`) belongs to at most one user.
 CREATE TABLE forge_links (
     forge    TEXT    NOT NULL,

@@ -6,6 +6,7 @@
 mod audit;
 mod authz;
 mod load;
+mod revoke;
 mod scenarios;
 mod target;
 mod user_api;
@@ -62,6 +63,11 @@ pub enum Bench {
     /// Authorization decisions (in process): cached, cold Cedar with 25 policies, listing
     /// the repositories a user may read out of 1,000.
     Authz,
+    /// Revoking the token a running build was started with -> SIGTERM in its step.
+    Revoke {
+        #[arg(long, default_value_t = 50)]
+        revocations: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -83,6 +89,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             connections,
         } => user_api::user_api(seconds, connections).await?,
         Bench::Authz => authz::run()?,
+        Bench::Revoke { revocations } => revoke::run(revocations).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -94,6 +101,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             scenarios::concurrent(200).await?;
             scenarios::big_log(500).await?;
             audit::run(200_000).await?;
+            revoke::run(50).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -3,7 +3,7 @@
 
 use super::accounts::parse_groups;
 use super::rows::{BUILD_COLUMNS, BuildRow, USER_COLUMNS, UserRow};
-use super::{Store, audit, db};
+use super::{Store, Tx, audit, db};
 use crate::domain::identity::CredentialState;
 use crate::domain::{
     Actor, AuditAction, AuditEvent, Build, BuildId, RepoId, Status, User, UserId, Visibility,
@@ -62,6 +62,40 @@ fn forge_key(forge: &str, login: &str) -> Result<(String, String)> {
     Ok((forge, login.to_ascii_lowercase()))
 }
 
+/// Links `forge:login` to `user` inside a transaction. `None` when it already was; otherwise
+/// the user it was linked to before (`Some(None)`: nobody).
+pub(super) async fn link_in(
+    tx: &mut Tx,
+    forge: &str,
+    login: &str,
+    user: UserId,
+    now: i64,
+) -> Result<Option<Option<i64>>> {
+    let (forge, login) = forge_key(forge, login)?;
+    let before: Option<i64> = on!(tx, t => sqlx::query_scalar(
+        "SELECT user_id FROM forge_links WHERE forge = $1 AND login = $2")
+        .bind(&forge)
+        .bind(&login)
+        .fetch_optional(&mut **t)
+        .await
+        .map_err(db)?);
+    if before == Some(user.0) {
+        return Ok(None);
+    }
+    on!(tx, t => sqlx::query(
+        "INSERT INTO forge_links (forge, login, user_id, created) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (forge, login) DO UPDATE SET user_id = $3, created = $4")
+        .bind(&forge)
+        .bind(&login)
+        .bind(user.0)
+        .bind(now)
+        .execute(&mut **t)
+        .await
+        .map_err(db)?
+        .rows_affected());
+    Ok(Some(before))
+}
+
 impl Store {
     /// Links `forge:login` to the user `user` (replacing a link to someone else), audited.
     pub async fn link_forge_login(
@@ -84,28 +118,10 @@ impl Store {
             tx.rollback().await?;
             return Err(Error::not_found(format!("no user {user}")));
         };
-        let before: Option<i64> = on!(&mut tx, t => sqlx::query_scalar(
-            "SELECT user_id FROM forge_links WHERE forge = $1 AND login = $2")
-            .bind(&forge)
-            .bind(&login)
-            .fetch_optional(&mut **t)
-            .await
-            .map_err(db)?);
-        if before == Some(found.id.0) {
+        let Some(before) = link_in(&mut tx, &forge, &login, found.id, now).await? else {
             tx.rollback().await?;
             return Ok(found);
-        }
-        on!(&mut tx, t => sqlx::query(
-            "INSERT INTO forge_links (forge, login, user_id, created) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (forge, login) DO UPDATE SET user_id = $3, created = $4")
-            .bind(&forge)
-            .bind(&login)
-            .bind(found.id.0)
-            .bind(now)
-            .execute(&mut **t)
-            .await
-            .map_err(db)?
-            .rows_affected());
+        };
         let event = AuditEvent::new(
             actor,
             AuditAction::ForgeLoginLinked,
@@ -148,8 +164,8 @@ impl Store {
         }
     }
 
-    /// The one user whose email an identity provider vouched for (accounts made by a login,
-    /// not by hand) being `email`; `None` when none or several have it.
+    /// The one user whose email, as their identity provider vouched for it at their last
+    /// login, is `email`; `None` when none or several have it.
     pub async fn find_user_by_verified_email(
         &self,
         email: &str,
@@ -158,8 +174,8 @@ impl Store {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND iss IS NOT NULL \
-             LIMIT 2"
+            "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND email_verified \
+             = TRUE LIMIT 2"
         );
         let rows: Vec<UserRow> = on!(&*self.read, p => sqlx::query_as(&sql)
             .bind(email)

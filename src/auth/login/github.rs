@@ -160,6 +160,8 @@ impl GitHub {
             sub: user.id.to_string(),
             login_hint: user.login.clone(),
             display_name: user.name.unwrap_or_default(),
+            // GitHub shows only a verified address as a profile's public email.
+            email_verified: user.email.as_deref().is_some_and(|e| !e.is_empty()),
             email: user.email.unwrap_or_default(),
             avatar: user.avatar_url.unwrap_or_default(),
             groups,

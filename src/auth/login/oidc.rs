@@ -219,6 +219,7 @@ impl Oidc {
             login_hint,
             display_name: text("name"),
             email: text("email"),
+            email_verified: claims.get("email_verified").and_then(Value::as_bool) == Some(true),
             avatar: text("picture"),
             groups,
         };
