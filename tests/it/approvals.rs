@@ -243,3 +243,43 @@ async fn the_trigger_policy_chooses_between_drones_behaviour_and_approval_for_ev
     assert_eq!(status, 200);
     assert_eq!(app.wait_for_build("acme/api", 2).await["status"], "success");
 }
+
+#[tokio::test]
+#[allow(clippy::disallowed_methods)] // the story runs the `hangar` binary itself
+async fn hangar_user_link_makes_a_newcomers_first_push_build_as_them() {
+    let (app, git, secret) = spawn().await;
+    person(&app, "newcomer", &["developers"], 0).await;
+    let database = app.database.url(app.data.path());
+    let data = app.data.path().to_path_buf();
+    let link = move |user: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+            .args(["user", "link", user, "--forge", "github:NewComer"])
+            .env("HANGAR_DATABASE_URL", &database)
+            .env("HANGAR_DATA_DIR", &data)
+            .env("HANGAR_LOG", "error")
+            .output()
+            .expect("hangar runs")
+    };
+    let (missing, linked) = tokio::task::spawn_blocking(move || (link("nobody"), link("newcomer")))
+        .await
+        .expect("joins");
+    assert!(
+        !missing.status.success(),
+        "linking to an unknown user fails"
+    );
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no user named \"nobody\""),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    assert!(
+        linked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&linked.stderr)
+    );
+
+    let build = push_as(&app, &git, &secret, "newcomer", "d1").await;
+    assert_eq!(build["status"], "pending", "{build}");
+    assert_eq!(build["actor"]["login"], "newcomer");
+    assert_eq!(app.wait_for_build("acme/api", 1).await["status"], "success");
+}

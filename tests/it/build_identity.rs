@@ -71,7 +71,7 @@ async fn wait_for_file(path: &Path) {
     }
 }
 
-/// `who` starts a build of main; it is running once its step has started.
+/// `who` starts a build of main; it is running once its step has started and says so.
 async fn start_running_build(app: &TestApp, who: &Person, marks: &Marks) -> Value {
     let (status, build) = app
         .call_as(
@@ -83,6 +83,11 @@ async fn start_running_build(app: &TestApp, who: &Person, marks: &Marks) -> Valu
         .await;
     assert_eq!(status, 200, "starting a build: {build}");
     wait_for_file(&marks.started).await;
+    // The runner has reported the step running (it may start before the report is stored).
+    app.wait_until("acme/api", 1, |b| {
+        b["stages"][0]["steps"][0]["status"] == "running"
+    })
+    .await;
     build
 }
 
@@ -219,4 +224,59 @@ async fn a_build_whose_starter_keeps_their_rights_runs_to_the_end() {
     assert_eq!(status, 204);
     let build = app.wait_for_build("acme/api", 1).await;
     assert_eq!(build["status"], "success", "{build}");
+}
+
+#[tokio::test]
+async fn a_restart_and_a_rollback_act_as_whoever_asked_for_them() {
+    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    let git = GitRepo::with_pipeline(
+        "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: work\n  commands: [echo ok]\n",
+    );
+    app.activate("acme/api", &git).await;
+    let first = app.start_build("acme/api", "main").await;
+    assert_eq!(first["actor"]["login"], "bootstrap-admin", "{first}");
+    app.wait_for_build("acme/api", 1).await;
+
+    let dev = person(&app, "dev", &["developers"], 0).await;
+    let (status, restarted) = app
+        .call_as(
+            Some(&dev.token),
+            Method::POST,
+            "/api/repos/acme/api/builds/1",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{restarted}");
+    assert_eq!(restarted["actor"]["login"], "dev");
+    assert_eq!(restarted["parent"], 1);
+    app.wait_for_build("acme/api", 2).await;
+
+    let (status, body) = app
+        .call_as(
+            Some(&dev.token),
+            Method::POST,
+            "/api/repos/acme/api/builds/1/rollback?target=production",
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "a developer may not roll production back: {body}"
+    );
+    let (status, rollback) = app
+        .call(
+            Method::POST,
+            "/api/repos/acme/api/builds/1/rollback?target=production",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rollback}");
+    assert_eq!(rollback["event"], "rollback");
+    assert_eq!(rollback["deploy_to"], "production");
+    assert_eq!(rollback["actor"]["login"], "bootstrap-admin");
+    assert_eq!(
+        rollback["author_name"], "Ada Lovelace",
+        "the commit's author, beside"
+    );
+    assert_eq!(rollback["sender"], "bootstrap-admin", "who asked, beside");
 }
