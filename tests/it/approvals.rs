@@ -2,6 +2,7 @@
 //! linked to; under the default trigger policy an unknown sender, a sender without
 //! `build.trigger` and a pull request from a fork wait for someone allowed `build.approve`.
 
+use crate::support::database::TestDatabase;
 use crate::support::hooks::github_push;
 use crate::support::people::person;
 use crate::support::{GitRepo, TestApp};
@@ -21,7 +22,11 @@ fn roles(config: &mut Config) {
 }
 
 async fn spawn() -> (TestApp, GitRepo, String) {
-    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    spawn_on(TestDatabase::sqlite()).await
+}
+
+async fn spawn_on(database: TestDatabase) -> (TestApp, GitRepo, String) {
+    let app = TestApp::spawn_with(database, roles).await;
     let git = GitRepo::with_pipeline(
         "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: hello\n  commands: [echo hello]\n",
     );
@@ -86,7 +91,24 @@ async fn a_linked_sender_builds_as_their_hangar_user_beside_author_and_pusher() 
 
 #[tokio::test]
 async fn an_unknown_sender_waits_for_an_approver_and_keeps_its_identity_once_approved() {
-    let (app, git, secret) = spawn().await;
+    approval_story(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn an_unknown_sender_waits_for_an_approver_on_postgresql_too() {
+    let Some(database) = TestDatabase::postgres().await else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set HANGAR_TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: HANGAR_TEST_DATABASE_URL is not set");
+        return;
+    };
+    approval_story(database).await;
+}
+
+async fn approval_story(database: TestDatabase) {
+    let (app, git, secret) = spawn_on(database).await;
     let dev = person(&app, "dev", &["developers"], 0).await;
     let lead = person(&app, "lead", &["maintainers"], 0).await;
 

@@ -3,6 +3,7 @@
 //! the user's groups no longer granting `build.trigger`. The running step gets SIGTERM, no
 //! failure handler runs, and the build ends `killed` with the reason.
 
+use crate::support::database::TestDatabase;
 use crate::support::people::{Person, person, store};
 use crate::support::{GitRepo, TestApp, step};
 use hangar::clock::FixedClock;
@@ -111,7 +112,24 @@ async fn assert_stopped_for(app: &TestApp, marks: &Marks, reason: &str) {
 
 #[tokio::test]
 async fn revoking_the_token_that_started_a_build_stops_the_build() {
-    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    revoking_story(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn revoking_the_token_that_started_a_build_stops_the_build_on_postgresql_too() {
+    let Some(database) = TestDatabase::postgres().await else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must set HANGAR_TEST_DATABASE_URL"
+        );
+        eprintln!("skipped: HANGAR_TEST_DATABASE_URL is not set");
+        return;
+    };
+    revoking_story(database).await;
+}
+
+async fn revoking_story(database: TestDatabase) {
+    let app = TestApp::spawn_with(database, roles).await;
     let (_git, marks) = long_build_repo(&app).await;
     let dev = person(&app, "dev", &["developers"], 0).await;
     let build = start_running_build(&app, &dev, &marks).await;
@@ -133,7 +151,7 @@ async fn revoking_the_token_that_started_a_build_stops_the_build() {
 
 #[tokio::test]
 async fn deactivating_the_user_stops_their_running_build() {
-    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), roles).await;
     let (_git, marks) = long_build_repo(&app).await;
     let dev = person(&app, "dev", &["developers"], 0).await;
     start_running_build(&app, &dev, &marks).await;
@@ -151,7 +169,7 @@ async fn deactivating_the_user_stops_their_running_build() {
 
 #[tokio::test]
 async fn leaving_the_group_that_grants_build_trigger_stops_the_build() {
-    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), roles).await;
     let (_git, marks) = long_build_repo(&app).await;
     let dev = person(&app, "dev", &["developers"], 0).await;
     start_running_build(&app, &dev, &marks).await;
@@ -169,12 +187,7 @@ async fn leaving_the_group_that_grants_build_trigger_stops_the_build() {
 #[tokio::test]
 async fn a_token_expiring_before_the_timeout_is_warned_about_and_its_expiry_stops_the_build() {
     let clock = Arc::new(FixedClock::at(1_700_000_000_000));
-    let app = TestApp::spawn_with_clock(
-        crate::support::database::TestDatabase::sqlite(),
-        roles,
-        clock.clone(),
-    )
-    .await;
+    let app = TestApp::spawn_with_clock(TestDatabase::sqlite(), roles, clock.clone()).await;
     let (_git, marks) = long_build_repo(&app).await;
     let dev = person(&app, "dev", &["developers"], 1_700_000_000_000 + 600_000).await;
     let build = start_running_build(&app, &dev, &marks).await;
@@ -196,7 +209,7 @@ async fn a_token_expiring_before_the_timeout_is_warned_about_and_its_expiry_stop
 
 #[tokio::test]
 async fn a_build_whose_starter_keeps_their_rights_runs_to_the_end() {
-    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), roles).await;
     let git = GitRepo::with_pipeline(
         "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: work\n  commands: [sleep 2.5]\n",
     );
@@ -228,7 +241,7 @@ async fn a_build_whose_starter_keeps_their_rights_runs_to_the_end() {
 
 #[tokio::test]
 async fn a_restart_and_a_rollback_act_as_whoever_asked_for_them() {
-    let app = TestApp::spawn_with(crate::support::database::TestDatabase::sqlite(), roles).await;
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), roles).await;
     let git = GitRepo::with_pipeline(
         "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: work\n  commands: [echo ok]\n",
     );
