@@ -43,6 +43,14 @@ struct LiveRow {
     token_expires: Option<i64>,
 }
 
+/// A user and their groups, in one row.
+#[derive(sqlx::FromRow)]
+struct UserWithGroups {
+    groups: String,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
 /// A forge login as stored: `github` and the login in lower case (forges compare them so).
 fn forge_key(forge: &str, login: &str) -> Result<(String, String)> {
     let forge = forge.to_ascii_lowercase();
@@ -146,22 +154,16 @@ impl Store {
             return Ok(None);
         };
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE id = (SELECT user_id FROM forge_links \
-             WHERE forge = $1 AND login = $2)"
+            "SELECT {USER_COLUMNS}, groups FROM users WHERE id = (SELECT user_id FROM \
+             forge_links WHERE forge = $1 AND login = $2)"
         );
-        let row: Option<UserRow> = on!(&*self.read, p => sqlx::query_as(&sql)
+        let row: Option<UserWithGroups> = on!(&*self.read, p => sqlx::query_as(&sql)
             .bind(&forge)
             .bind(&login)
             .fetch_optional(p)
             .await
             .map_err(db)?);
-        match row.map(UserRow::into_user) {
-            Some(user) => {
-                let groups = self.find_user_groups(user.id).await?;
-                Ok(Some((user, groups)))
-            }
-            None => Ok(None),
-        }
+        Ok(row.map(|r| (r.user.into_user(), parse_groups(&r.groups))))
     }
 
     /// The one user whose email, as their identity provider vouched for it at their last
