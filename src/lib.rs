@@ -17,6 +17,8 @@ pub mod client;
 pub mod clock;
 /// Configuration: defaults, `hangar.toml`, `HANGAR_*` variables.
 pub mod config;
+/// Build credentials: what each live build acts as, and the watch that stops it when that ends.
+pub mod credential;
 /// The nouns: repositories, builds, stages, steps, statuses, users, audit events.
 pub mod domain;
 /// Error kinds shared by every part.

@@ -4,7 +4,7 @@
 //! [`LocalLink`]; remote runners will reach the same methods over HTTP.
 
 use crate::clock::SharedClock;
-use crate::domain::{Actor, Build, BuildId, Status, Step, StepId};
+use crate::domain::{Actor, Build, BuildId, RepoId, Status, Step, StepId};
 use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
 use crate::runner::{Assignment, Link, StageResult, StepUpdate};
@@ -171,23 +171,36 @@ impl Scheduler {
     /// Cancels a build: running steps are stopped by their runner, the rest skipped. Returns
     /// `None` when the build had already finished.
     pub async fn cancel(&self, build: &Build, slug: &str, actor: &Actor) -> Result<Option<Build>> {
+        self.cancel_because(build.id, build.repo_id, slug, actor, "")
+            .await
+    }
+
+    /// Cancels a build with `reason` as its error (a build credential that ended).
+    pub async fn cancel_because(
+        &self,
+        build: BuildId,
+        repo: RepoId,
+        slug: &str,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<Option<Build>> {
         let cancelled = self
             .store
-            .cancel_build(build.id, slug, actor, self.clock.now_ms())
+            .cancel_build(build, slug, actor, reason, self.clock.now_ms())
             .await?;
         if cancelled.is_some() {
             let token = self
                 .cancels
                 .lock()
                 .ok()
-                .and_then(|mut map| map.remove(&build.id));
+                .and_then(|mut map| map.remove(&build));
             if let Some(token) = token {
                 token.cancel();
             }
             metrics::counter!("hangar_builds_finished_total", "status" => Status::Killed.as_str())
                 .increment(1);
-            if let Some(repo) = self.store.find_repo(build.repo_id).await? {
-                self.publish(&repo, build.id).await;
+            if let Some(repo) = self.store.find_repo(repo).await? {
+                self.publish(&repo, build).await;
             }
         }
         Ok(cancelled)

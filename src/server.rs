@@ -65,8 +65,10 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     }
     let secrets = crate::auth::keys::SecretBox::load_or_create(&config.identity.secret_key_file)?;
     // A policy that does not validate stops the start, with its file and line.
-    let authz = crate::auth::policy::Authz::load(&config.identity)
-        .context("loading the authorization policy")?;
+    let authz = Arc::new(
+        crate::auth::policy::Authz::load(&config.identity)
+            .context("loading the authorization policy")?,
+    );
     let store = Store::open(&config.database_url).await?;
     let own_client =
         crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
@@ -150,8 +152,16 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     let trigger_handle = trigger.clone();
     let issuer =
         crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
+    let auth = Authenticator::start(store.clone(), clock.clone(), &config);
+    let watch = crate::credential::Watch {
+        store: store.clone(),
+        clock: clock.clone(),
+        scheduler: scheduler.clone(),
+        authz: authz.clone(),
+    }
+    .spawn(auth.changes(), shutdown.clone());
     let app = Arc::new(App {
-        auth: Authenticator::start(store.clone(), clock.clone(), &config),
+        auth,
         oauth: crate::auth::oauth::OAuth::new(&config, store.clone(), clock.clone()),
         authz,
         config: config.clone(),
@@ -186,6 +196,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         }
         trigger_handle.stopped().await;
         let _ = chainer.await;
+        let _ = watch.await;
         // Steps still running die with the server; the next start marks their stages.
         runner::stop_all(&settings.work_dir).await;
         store.close().await;

@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// How long a cached lookup is trusted before the store is asked again.
 pub const FRESH_MS: i64 = 5_000;
@@ -81,6 +81,9 @@ pub struct Authenticator {
     /// Moves on every invalidation; a lookup started before one does not fill the cache.
     generation: AtomicU64,
     uses: mpsc::UnboundedSender<TokenUse>,
+    /// Notified after every revocation or user change, so running builds acting through what
+    /// changed are checked at once (see `crate::credential`).
+    changed: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -107,6 +110,7 @@ impl Authenticator {
             cache: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             uses,
+            changed: Arc::new(Notify::new()),
         }
     }
 
@@ -206,6 +210,12 @@ impl Authenticator {
             self.generation.fetch_add(1, Ordering::AcqRel);
             cache.retain(|_, e| !gone(&e.identity));
         }
+        self.changed.notify_one();
+    }
+
+    /// Notified after a token is revoked or a user changes (deactivated, admin flag, rotation).
+    pub fn changes(&self) -> Arc<Notify> {
+        self.changed.clone()
     }
 
     /// Forgets the cached lookup of one token (after it is revoked).

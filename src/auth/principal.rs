@@ -85,6 +85,12 @@ impl Principal {
         Principal::new(Some(user), groups, Credential::Session { id: session_id })
     }
 
+    /// The principal a build acts as when it is checked again (no request made it): the user
+    /// with the groups stored for them, all of their own rights.
+    pub fn for_build(user: User, groups: Vec<String>) -> Principal {
+        Principal::new(Some(user), groups, Credential::Anonymous)
+    }
+
     /// The same principal acting through a token limited to `scopes`.
     pub fn with_scopes(self, scopes: Vec<Scope>) -> Principal {
         let credential = match self.credential {

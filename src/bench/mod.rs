@@ -6,6 +6,7 @@
 mod audit;
 mod authz;
 mod load;
+mod revoke;
 mod scenarios;
 mod scim;
 mod target;
@@ -68,6 +69,11 @@ pub enum Bench {
         #[arg(long, default_value_t = 1000)]
         users: usize,
     },
+    /// Revoking the token a running build was started with -> SIGTERM in its step.
+    Revoke {
+        #[arg(long, default_value_t = 50)]
+        revocations: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -90,6 +96,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         } => user_api::user_api(seconds, connections).await?,
         Bench::Authz => authz::run()?,
         Bench::Scim { users } => scim::run(users).await?,
+        Bench::Revoke { revocations } => revoke::run(revocations).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -102,6 +109,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             scenarios::big_log(500).await?;
             audit::run(200_000).await?;
             scim::run(1000).await?;
+            revoke::run(50).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

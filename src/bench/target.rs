@@ -121,7 +121,8 @@ impl Server {
         })
     }
 
-    /// Activates `acme/bench` on `repo`; returns its webhook secret.
+    /// Activates `acme/bench` on `repo` and links the pushes' sender to the admin; returns the
+    /// webhook secret.
     pub async fn activate(&self, repo: &Repo) -> anyhow::Result<String> {
         let r = self
             .call(
@@ -130,6 +131,13 @@ impl Server {
                 Some(serde_json::json!({ "clone_url": repo.bare.to_string_lossy() })),
             )
             .await?;
+        // The benchmark's pushes come from the GitHub account `bench`: it builds as the admin.
+        self.call(
+            reqwest::Method::POST,
+            "/api/users/bootstrap-admin/forge_logins",
+            Some(serde_json::json!({ "forge_login": "github:bench" })),
+        )
+        .await?;
         Ok(r["webhook_secret"].as_str().unwrap_or_default().to_string())
     }
 

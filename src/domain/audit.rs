@@ -102,6 +102,10 @@ pub enum AuditAction {
     BuildFinished,
     BuildCancelled,
     BuildRestarted,
+    /// A blocked build was approved (the approver acts; the build keeps its own identity).
+    BuildApproved,
+    /// A blocked build was declined.
+    BuildDeclined,
     StageQueued,
     StageLeased,
     StageFinished,
@@ -110,6 +114,8 @@ pub enum AuditAction {
     UserCreated,
     UserUpdated,
     UserDeactivated,
+    /// A forge login (`github:LOGIN`) was linked to a user, so that sender's webhooks act as them.
+    ForgeLoginLinked,
     ServiceAccountCreated,
     TokenCreated,
     TokenRevoked,
@@ -215,6 +221,8 @@ impl AuditAction {
             AuditAction::BuildFinished => "build.finished",
             AuditAction::BuildCancelled => "build.cancelled",
             AuditAction::BuildRestarted => "build.restarted",
+            AuditAction::BuildApproved => "build.approved",
+            AuditAction::BuildDeclined => "build.declined",
             AuditAction::StageQueued => "stage.queued",
             AuditAction::StageLeased => "stage.leased",
             AuditAction::StageFinished => "stage.finished",
@@ -223,6 +231,7 @@ impl AuditAction {
             AuditAction::UserCreated => "user.created",
             AuditAction::UserUpdated => "user.updated",
             AuditAction::UserDeactivated => "user.deactivated",
+            AuditAction::ForgeLoginLinked => "user.forge_login_linked",
             AuditAction::ServiceAccountCreated => "service_account.created",
             AuditAction::TokenCreated => "token.created",
             AuditAction::TokenRevoked => "token.revoked",

@@ -117,6 +117,19 @@ pub struct Build {
     #[serde(serialize_with = "secs")]
     pub updated: i64,
     pub version: i64,
+    /// Who the build acts as (beside `author_login`, who wrote the commit, and `sender`, who
+    /// pushed it); absent on builds made before identities were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<super::identity::BuildActor>,
+    /// Why the build waits for approval (while `blocked`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub blocked_reason: String,
+    /// Who approved (or declined) it.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub approved_by: String,
+    /// What the starter should know, such as a token that expires before the build's timeout.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The forge's delivery id, so a redelivered webhook does not build twice.
     #[serde(skip)]
     pub delivery_id: String,

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod identity;
 pub mod ids;
 pub mod log;
 pub mod repo;
@@ -12,6 +13,7 @@ pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEvent, LoginFailure, Outcome};
 pub use build::{Build, Event, Stage, Step};
+pub use identity::{BuildActor, Ending, TriggerPolicy};
 pub use ids::{BuildId, RepoId, SessionId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};
 pub use status::Status;

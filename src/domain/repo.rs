@@ -142,6 +142,8 @@ pub struct Repo {
     pub updated: i64,
     pub version: i64,
     pub archived: bool,
+    /// Who may start builds from webhooks.
+    pub trigger_policy: super::identity::TriggerPolicy,
     #[serde(skip)]
     pub webhook_secret: WebhookSecret,
 }

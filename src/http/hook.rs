@@ -63,7 +63,7 @@ pub async fn receive(
             "the payload names two different repositories".into(),
         ));
     }
-    let outcome = app.trigger.hook(&repo, &hook).await?;
+    let outcome = app.trigger.hook(&repo, forge, &hook, &app.authz).await?;
     metrics::counter!("hangar_webhooks_total", "outcome" => "accepted").increment(1);
     Ok(match outcome {
         HookOutcome::Created(build) | HookOutcome::Duplicate(build) => {

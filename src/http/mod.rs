@@ -40,7 +40,7 @@ pub struct App {
     pub clock: SharedClock,
     pub auth: Authenticator,
     /// What principals may do: roles, policies, the decision cache.
-    pub authz: crate::auth::policy::Authz,
+    pub authz: Arc<crate::auth::policy::Authz>,
     pub trigger: Arc<Trigger>,
     pub scheduler: Arc<Scheduler>,
     pub live: Arc<Live>,

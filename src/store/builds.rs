@@ -39,6 +39,11 @@ pub struct NewBuild {
     pub deploy_id: i64,
     pub delivery_id: String,
     pub actor: Option<Actor>,
+    /// Who the build acts as.
+    pub identity: Option<crate::domain::BuildActor>,
+    /// Why it must wait for approval; empty: it runs.
+    pub blocked_reason: String,
+    pub warnings: Vec<String>,
 }
 
 /// What became of one [`NewBuild`] of a group.
@@ -80,7 +85,7 @@ pub struct Preparation {
     pub stages: Vec<NewStage>,
 }
 
-const BUILD_INSERT_COLUMNS: usize = 29;
+const BUILD_INSERT_COLUMNS: usize = 40;
 
 impl Store {
     /// Creates a group of builds in one transaction: numbers them per repository, drops
@@ -159,7 +164,9 @@ impl Store {
                 "INSERT INTO builds (repo_id, trigger_by, number, parent, status, event, action, \
                  link, timestamp, title, message, before_sha, after_sha, git_ref, source_repo, \
                  source, target, author_login, author_name, author_email, author_avatar, sender, \
-                 params, cron, deploy_to, deploy_id, created, updated, delivery_id) VALUES {} \
+                 params, cron, deploy_to, deploy_id, created, updated, delivery_id, actor_kind, \
+                 actor_user_id, actor_login, actor_token_id, actor_session_id, actor_verified, \
+                 actor_entitled, token_expires, blocked_reason, approved_by, warnings) VALUES {} \
                  RETURNING {BUILD_COLUMNS}",
                 values(chunk.len(), BUILD_INSERT_COLUMNS, 1)
             );
@@ -167,12 +174,18 @@ impl Store {
                 let mut q = sqlx::query_as(&sql);
                 for &i in chunk {
                     let b = &group[i];
+                    let who = b.identity.as_ref();
+                    let status = if b.blocked_reason.is_empty() {
+                        Status::Pending
+                    } else {
+                        Status::Blocked
+                    };
                     q = q
                         .bind(b.repo_id.0)
                         .bind(&b.trigger)
                         .bind(numbers[&i])
                         .bind(b.parent)
-                        .bind(Status::Pending.as_str())
+                        .bind(status.as_str())
                         .bind(b.event.unwrap_or(Event::Custom).as_str())
                         .bind(&b.action)
                         .bind(&b.link)
@@ -196,7 +209,18 @@ impl Store {
                         .bind(b.deploy_id)
                         .bind(now)
                         .bind(now)
-                        .bind(&b.delivery_id);
+                        .bind(&b.delivery_id)
+                        .bind(who.map_or("", |w| w.kind.as_str()))
+                        .bind(who.and_then(|w| w.user_id).map(|u| u.0))
+                        .bind(who.map_or("", |w| w.login.as_str()))
+                        .bind(who.and_then(|w| w.token_id).map(|t| t.0))
+                        .bind(who.and_then(|w| w.session_id).map(|t| t.0))
+                        .bind(who.is_some_and(|w| w.verified))
+                        .bind(who.is_some_and(|w| w.entitled))
+                        .bind(who.map_or(0, |w| w.token_expires))
+                        .bind(&b.blocked_reason)
+                        .bind("")
+                        .bind(serde_json::to_string(&b.warnings).unwrap_or_else(|_| "[]".into()));
                 }
                 q.fetch_all(&mut **t).await.map_err(db)?
             });
@@ -225,6 +249,9 @@ impl Store {
                     "commit": build.after,
                     "sender": build.sender,
                     "delivery": build.delivery_id,
+                    "actor": build.actor.as_ref().map(|a| a.login.as_str()),
+                    "verified": build.actor.as_ref().is_some_and(|a| a.verified),
+                    "blocked": build.blocked_reason,
                 })),
             );
             out[i] = Some(Created::New(build));
@@ -363,8 +390,8 @@ impl Store {
     /// Builds whose configuration has not been read yet, oldest first.
     pub async fn list_unprepared_builds(&self, limit: i64) -> Result<Vec<Build>> {
         let sql = format!(
-            "SELECT {BUILD_COLUMNS} FROM builds WHERE status = 'pending' AND config_id IS NULL \
-             ORDER BY id LIMIT $1"
+            "SELECT {BUILD_COLUMNS} FROM builds WHERE status IN ('pending', 'blocked') AND \
+             config_id IS NULL ORDER BY id LIMIT $1"
         );
         let rows: Vec<BuildRow> = on!(&*self.read, p => sqlx::query_as(&sql)
             .bind(limit)
@@ -414,8 +441,8 @@ impl Store {
         let sql = format!(
             "UPDATE builds SET config_id = $2, status = $3, error = $4, finished = $5, \
              started = CASE WHEN $5 > 0 THEN $5 ELSE started END, updated = $6, \
-             version = version + 1 WHERE id = $1 AND status = 'pending' AND config_id IS NULL \
-             RETURNING {BUILD_COLUMNS}"
+             version = version + 1 WHERE id = $1 AND status IN ('pending', 'blocked') \
+             AND config_id IS NULL RETURNING {BUILD_COLUMNS}"
         );
         let row: Option<BuildRow> = on!(&mut tx, t => sqlx::query_as(&sql)
             .bind(build.id.0)

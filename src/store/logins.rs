@@ -244,7 +244,8 @@ impl Store {
                 }
                 on!(&mut tx, c => sqlx::query(
                     "UPDATE users SET email = $2, display_name = $3, avatar = $4, groups = $5, \
-                     groups_updated = $6, admin = $7, last_login = $6, updated = $6 WHERE id = $1")
+                     groups_updated = $6, admin = $7, last_login = $6, updated = $6, \
+                     email_verified = $8 WHERE id = $1")
                     .bind(id)
                     .bind(&account.email)
                     .bind(&account.display_name)
@@ -252,6 +253,7 @@ impl Store {
                     .bind(&groups)
                     .bind(now)
                     .bind(admin)
+                    .bind(account.email_verified)
                     .execute(&mut **c)
                     .await
                     .map_err(db)?
@@ -280,8 +282,9 @@ impl Store {
                 let login = free_login(&mut tx, &account.login_hint, &account.sub).await?;
                 let id: i64 = on!(&mut tx, c => sqlx::query_scalar(
                     "INSERT INTO users (login, email, admin, active, avatar, created, updated, \
-                     last_login, kind, display_name, iss, sub, groups, groups_updated) \
-                     VALUES ($1, $2, $3, TRUE, $4, $5, $5, $5, 'person', $6, $7, $8, $9, $5) \
+                     last_login, kind, display_name, iss, sub, groups, groups_updated, \
+                     email_verified) \
+                     VALUES ($1, $2, $3, TRUE, $4, $5, $5, $5, 'person', $6, $7, $8, $9, $5, $10) \
                      RETURNING id")
                     .bind(&login)
                     .bind(&account.email)
@@ -292,6 +295,7 @@ impl Store {
                     .bind(&account.iss)
                     .bind(&account.sub)
                     .bind(&groups)
+                    .bind(account.email_verified)
                     .fetch_one(&mut **c)
                     .await
                     .map_err(db)?);
@@ -336,6 +340,24 @@ impl Store {
                     .with_detail(serde_json::json!({ "reason": "replaced by a new login" })),
                 );
             }
+        }
+        // A GitHub login links the GitHub account, so its pushes build as this user.
+        if account.provider == "github"
+            && let Some(previous) =
+                super::identity::link_in(&mut tx, "github", &account.login_hint, user.id, now)
+                    .await?
+        {
+            events.push(
+                AuditEvent::new(
+                    &actor,
+                    AuditAction::ForgeLoginLinked,
+                    format!("user:{}", user.login),
+                )
+                .with_detail(serde_json::json!({
+                    "forge_login": format!("github:{}", account.login_hint.to_ascii_lowercase()),
+                    "previous_user_id": previous,
+                })),
+            );
         }
         let session_id = insert_session(&mut tx, user.id, session, now).await?;
         events.push(

@@ -35,6 +35,7 @@ mod audit_chain;
 mod builds;
 mod devices;
 mod grants;
+mod identity;
 mod issuer;
 mod local_accounts;
 mod logins;
@@ -55,6 +56,7 @@ pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
 pub use devices::{ApiRefresh, DeviceGrant, NewDeviceGrant, NewRefresh};
 pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
+pub use identity::LiveCredential;
 pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };

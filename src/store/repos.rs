@@ -2,7 +2,9 @@
 
 use super::rows::{REPO_COLUMNS, RepoRow};
 use super::{Store, audit, db};
-use crate::domain::{Actor, AuditAction, AuditEvent, Repo, RepoId, Slug, UserId, Visibility};
+use crate::domain::{
+    Actor, AuditAction, AuditEvent, Repo, RepoId, Slug, TriggerPolicy, UserId, Visibility,
+};
 use crate::error::{Error, Result};
 
 /// What activating a repository needs.
@@ -28,6 +30,7 @@ pub struct RepoPatch {
     pub visibility: Option<Visibility>,
     pub default_branch: Option<String>,
     pub clone_url: Option<String>,
+    pub trigger_policy: Option<TriggerPolicy>,
 }
 
 impl Store {
@@ -143,7 +146,8 @@ impl Store {
              protected = COALESCE($4, protected), config_path = COALESCE($5, config_path), \
              visibility = COALESCE($6, visibility), private = COALESCE($7, private), \
              default_branch = COALESCE($8, default_branch), git_http_url = COALESCE($9, git_http_url), \
-             updated = $10, version = version + 1 WHERE id = $1 RETURNING {REPO_COLUMNS}"
+             trigger_policy = COALESCE($11, trigger_policy), updated = $10, version = version + 1 \
+             WHERE id = $1 RETURNING {REPO_COLUMNS}"
         );
         let row: Option<RepoRow> = on!(&mut tx, t => sqlx::query_as(&sql)
             .bind(id.0)
@@ -156,6 +160,7 @@ impl Store {
             .bind(patch.default_branch.as_deref())
             .bind(patch.clone_url.as_deref())
             .bind(now)
+            .bind(patch.trigger_policy.map(TriggerPolicy::as_str))
             .fetch_optional(&mut **t)
             .await
             .map_err(db)?);
@@ -175,6 +180,7 @@ impl Store {
             "visibility": patch.visibility.map(Visibility::as_str),
             "default_branch": patch.default_branch,
             "clone_url": patch.clone_url,
+            "trigger_policy": patch.trigger_policy.map(TriggerPolicy::as_str),
         }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;

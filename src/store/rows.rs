@@ -1,9 +1,10 @@
 //! Rows as the database holds them, and their conversion into domain types. Column lists live
 //! next to their row types so every `SELECT` names the same columns.
 
+use crate::domain::identity::{ActorKind, BuildActor};
 use crate::domain::{
-    Build, BuildId, Event, Repo, RepoId, Stage, StageId, Status, Step, StepId, User, UserId,
-    Visibility, repo::WebhookSecret,
+    Build, BuildId, Event, Repo, RepoId, SessionId, Stage, StageId, Status, Step, StepId, TokenId,
+    TriggerPolicy, User, UserId, Visibility, repo::WebhookSecret,
 };
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -26,7 +27,7 @@ pub(crate) const REPO_COLUMNS: &str = "id, uid, user_id, namespace, name, slug, 
     git_ssh_url, link, default_branch, private, visibility, active, config_path, trusted, \
     protected, ignore_forks, ignore_pull_requests, auto_cancel_pull_requests, auto_cancel_pushes, \
     auto_cancel_running, timeout, counter, synced, created, updated, version, archived, \
-    webhook_secret";
+    webhook_secret, trigger_policy";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RepoRow {
@@ -60,6 +61,7 @@ pub(crate) struct RepoRow {
     version: i64,
     archived: bool,
     webhook_secret: String,
+    trigger_policy: String,
 }
 
 impl RepoRow {
@@ -96,6 +98,8 @@ impl RepoRow {
             version: self.version,
             archived: self.archived,
             webhook_secret: WebhookSecret(self.webhook_secret),
+            trigger_policy: TriggerPolicy::parse(&self.trigger_policy)
+                .ok_or_else(|| bad("trigger_policy", &self.trigger_policy))?,
         })
     }
 }
@@ -103,7 +107,9 @@ impl RepoRow {
 pub(crate) const BUILD_COLUMNS: &str = "id, repo_id, trigger_by, number, parent, status, error, \
     event, action, link, timestamp, title, message, before_sha, after_sha, git_ref, source_repo, \
     source, target, author_login, author_name, author_email, author_avatar, sender, params, cron, \
-    deploy_to, deploy_id, started, finished, created, updated, version, delivery_id";
+    deploy_to, deploy_id, started, finished, created, updated, version, delivery_id, actor_kind, \
+    actor_user_id, actor_login, actor_token_id, actor_session_id, actor_verified, actor_entitled, \
+    token_expires, blocked_reason, approved_by, warnings";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct BuildRow {
@@ -141,6 +147,17 @@ pub(crate) struct BuildRow {
     updated: i64,
     version: i64,
     delivery_id: String,
+    actor_kind: String,
+    actor_user_id: Option<i64>,
+    actor_login: String,
+    actor_token_id: Option<i64>,
+    actor_session_id: Option<i64>,
+    actor_verified: bool,
+    actor_entitled: bool,
+    token_expires: i64,
+    blocked_reason: String,
+    approved_by: String,
+    warnings: String,
 }
 
 impl BuildRow {
@@ -180,6 +197,19 @@ impl BuildRow {
             updated: self.updated,
             version: self.version,
             delivery_id: self.delivery_id,
+            actor: ActorKind::parse(&self.actor_kind).map(|kind| BuildActor {
+                kind,
+                login: self.actor_login,
+                user_id: self.actor_user_id.map(UserId),
+                token_id: self.actor_token_id.map(TokenId),
+                session_id: self.actor_session_id.map(SessionId),
+                verified: self.actor_verified,
+                entitled: self.actor_entitled,
+                token_expires: self.token_expires,
+            }),
+            blocked_reason: self.blocked_reason,
+            approved_by: self.approved_by,
+            warnings: json::<Vec<String>>("warnings", &self.warnings)?,
             stages: Vec::new(),
         })
     }

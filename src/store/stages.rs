@@ -331,23 +331,26 @@ impl Store {
         })
     }
 
-    /// Cancels a build that has not finished: it becomes `killed`, its running stages and steps
-    /// `killed`, everything not yet started `skipped`. Returns `None` if it had finished.
+    /// Cancels a build that has not finished: it becomes `killed` (with `reason` as its error,
+    /// if any), its running stages and steps `killed`, everything not yet started `skipped`.
+    /// Returns `None` if it had finished.
     pub async fn cancel_build(
         &self,
         build: BuildId,
         slug: &str,
         actor: &Actor,
+        reason: &str,
         now: i64,
     ) -> Result<Option<Build>> {
         let mut tx = self.begin().await?;
         let sql = format!(
-            "UPDATE builds SET status = 'killed', finished = $2, updated = $2, version = version + 1 \
-             WHERE id = $1 AND status NOT IN {DONE} RETURNING {BUILD_COLUMNS}"
+            "UPDATE builds SET status = 'killed', error = $3, finished = $2, updated = $2, \
+             version = version + 1 WHERE id = $1 AND status NOT IN {DONE} RETURNING {BUILD_COLUMNS}"
         );
         let row: Option<BuildRow> = on!(&mut tx, t => sqlx::query_as(&sql)
             .bind(build.0)
             .bind(now)
+            .bind(reason)
             .fetch_optional(&mut **t)
             .await
             .map_err(db)?);
@@ -366,11 +369,14 @@ impl Store {
             .map_err(db)?);
         let ids: Vec<StageId> = stage_ids.into_iter().map(StageId).collect();
         close_steps(&mut tx, &ids, Status::Killed, "", now).await?;
-        let event = AuditEvent::new(
+        let mut event = AuditEvent::new(
             actor,
             AuditAction::BuildCancelled,
             format!("build:{slug}#{}", build.number),
         );
+        if !reason.is_empty() {
+            event = event.with_detail(serde_json::json!({ "reason": reason }));
+        }
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;
         Ok(Some(build))

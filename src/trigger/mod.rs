@@ -8,16 +8,28 @@
 //!    mirror and decides, on the server, which stages run (`plan`), then wakes the scheduler.
 //!    Builds are found by status in the store, so a restart loses none.
 
+pub mod acting;
 mod intake;
 mod plan;
 mod prepare;
 
 pub use plan::plan_stages;
 
+/// Who starts a build by a request: the audit actor, the identity the build acts as, and what
+/// the starter should be told (see [`acting::of_caller`]).
+#[derive(Debug, Clone)]
+pub struct Starter {
+    pub actor: Actor,
+    pub identity: BuildActor,
+    pub warnings: Vec<String>,
+}
+
+use crate::auth::policy::Authz;
+use crate::auth::principal::Principal;
 use crate::clock::SharedClock;
-use crate::domain::{Actor, Build, Event, Repo};
+use crate::domain::{Actor, Build, BuildActor, Event, Repo};
 use crate::error::{Error, Result};
-use crate::forge::Hook;
+use crate::forge::{Forge, Hook};
 use crate::mirror::Mirrors;
 use crate::scheduler::Scheduler;
 use crate::store::{Created, NewBuild, Store};
@@ -107,8 +119,31 @@ impl Trigger {
         intake::submit(self, build).await
     }
 
-    /// Turns a verified webhook for `repo` into a build.
-    pub async fn hook(&self, repo: &Repo, hook: &Hook) -> Result<HookOutcome> {
+    /// Who `principal` starts builds of `repo` as.
+    pub async fn starter(
+        &self,
+        authz: &Authz,
+        principal: &Principal,
+        repo: &Repo,
+    ) -> Result<Starter> {
+        let (identity, warnings) =
+            acting::of_caller(&self.store, authz, principal, repo, self.clock.now_ms()).await?;
+        Ok(Starter {
+            actor: principal.actor(),
+            identity,
+            warnings,
+        })
+    }
+
+    /// Turns a verified webhook for `repo` into a build, acting as its sender; the build waits
+    /// for approval when the repository's trigger policy says so.
+    pub async fn hook(
+        &self,
+        repo: &Repo,
+        forge: Forge,
+        hook: &Hook,
+        authz: &Authz,
+    ) -> Result<HookOutcome> {
         let event = hook.event.unwrap_or(Event::Push);
         if event.honours_skip_markers()
             && let Some(marker) = skip_marker(&hook.message).or_else(|| skip_marker(&hook.title))
@@ -117,6 +152,7 @@ impl Trigger {
                 "skipped: the commit message holds {marker}"
             )));
         }
+        let decision = acting::of_sender(&self.store, authz, repo, forge, hook).await?;
         let build = NewBuild {
             repo_id: repo.id,
             repo_slug: repo.slug.clone(),
@@ -140,6 +176,8 @@ impl Trigger {
             sender: hook.sender.clone(),
             delivery_id: hook.delivery_id.clone(),
             actor: Some(Actor::hook()),
+            identity: Some(decision.identity),
+            blocked_reason: decision.blocked_reason,
             ..NewBuild::default()
         };
         Ok(match self.submit(build).await? {
@@ -155,8 +193,9 @@ impl Trigger {
         branch: &str,
         commit: Option<&str>,
         params: BTreeMap<String, String>,
-        actor: &Actor,
+        starter: &Starter,
     ) -> Result<Build> {
+        let actor = &starter.actor;
         let found = match commit {
             Some(sha) => self.mirrors.commit(repo, sha).await?,
             None => self.mirrors.branch_head(repo, branch).await?,
@@ -183,6 +222,8 @@ impl Trigger {
             sender: actor.name.clone(),
             params,
             actor: Some(actor.clone()),
+            identity: Some(starter.identity.clone()),
+            warnings: starter.warnings.clone(),
             ..NewBuild::default()
         };
         match self.submit(build).await? {
@@ -191,7 +232,7 @@ impl Trigger {
     }
 
     /// Runs a build again as a new build whose parent it is.
-    pub async fn restart(&self, repo: &Repo, old: &Build, actor: &Actor) -> Result<Build> {
+    pub async fn restart(&self, repo: &Repo, old: &Build, starter: &Starter) -> Result<Build> {
         let build = NewBuild {
             event: Some(old.event),
             action: old.action.clone(),
@@ -200,28 +241,29 @@ impl Trigger {
             cron: old.cron.clone(),
             deploy_to: old.deploy_to.clone(),
             deploy_id: old.deploy_id,
-            ..child_of(repo, old, actor)
+            ..child_of(repo, old, starter)
         };
         match self.submit(build).await? {
             Created::New(b) | Created::Duplicate(b) => Ok(b),
         }
     }
 
-    /// Deploys `old` to `target`: a new `promote` build of the same commit whose parent it is.
+    /// Deploys `old` to `target`: a new `promote` (or `rollback`) build of the same commit
+    /// whose parent it is.
     pub async fn promote(
         &self,
         repo: &Repo,
         old: &Build,
-        target: &str,
+        deployment: Deployment<'_>,
         params: BTreeMap<String, String>,
-        actor: &Actor,
+        starter: &Starter,
     ) -> Result<Build> {
         let build = NewBuild {
-            event: Some(Event::Promote),
-            sender: actor.name.clone(),
+            event: Some(deployment.event),
+            sender: starter.actor.name.clone(),
             params,
-            deploy_to: target.to_string(),
-            ..child_of(repo, old, actor)
+            deploy_to: deployment.target.to_string(),
+            ..child_of(repo, old, starter)
         };
         match self.submit(build).await? {
             Created::New(b) | Created::Duplicate(b) => Ok(b),
@@ -229,8 +271,16 @@ impl Trigger {
     }
 }
 
-/// A new build of `old`'s commit, whose parent `old` is, started by `actor`.
-fn child_of(repo: &Repo, old: &Build, actor: &Actor) -> NewBuild {
+/// Where a promotion goes: `promote` or `rollback`, to `target`.
+#[derive(Debug, Clone, Copy)]
+pub struct Deployment<'a> {
+    pub event: Event,
+    pub target: &'a str,
+}
+
+/// A new build of `old`'s commit, whose parent `old` is, started by `starter`.
+fn child_of(repo: &Repo, old: &Build, starter: &Starter) -> NewBuild {
+    let actor = &starter.actor;
     NewBuild {
         repo_id: repo.id,
         repo_slug: repo.slug.clone(),
@@ -251,6 +301,8 @@ fn child_of(repo: &Repo, old: &Build, actor: &Actor) -> NewBuild {
         author_email: old.author_email.clone(),
         author_avatar: old.author_avatar.clone(),
         actor: Some(actor.clone()),
+        identity: Some(starter.identity.clone()),
+        warnings: starter.warnings.clone(),
         ..NewBuild::default()
     }
 }

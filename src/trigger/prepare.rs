@@ -86,6 +86,7 @@ async fn prepare(trigger: &Trigger, build: &Build) -> Result<()> {
             ))
         }
     };
+    let prep = hold_for_approval(build, prep);
     let prepared = trigger
         .store
         .prepare_build(build, &repo.slug, &prep, trigger.clock.now_ms())
@@ -99,6 +100,24 @@ async fn prepare(trigger: &Trigger, build: &Build) -> Result<()> {
     }
     trigger.scheduler.announce(&repo, build.id).await;
     Ok(())
+}
+
+/// A build waiting for approval keeps waiting once prepared: the stages that would be queued
+/// are `blocked` until someone approves (a build with nothing to run just ends).
+fn hold_for_approval(build: &Build, mut prep: Preparation) -> Preparation {
+    if build.status != Status::Blocked || prep.status.is_done() {
+        return prep;
+    }
+    prep.status = Status::Blocked;
+    for stage in &mut prep.stages {
+        if matches!(
+            stage.status,
+            Status::Pending | Status::WaitingOnDependencies
+        ) {
+            stage.status = Status::Blocked;
+        }
+    }
+    prep
 }
 
 fn error(message: String) -> Preparation {

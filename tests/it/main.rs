@@ -3,10 +3,12 @@
 
 mod support;
 
+mod approvals;
 mod audit;
 mod audit_api;
 mod audit_shipping;
 mod authz;
+mod build_identity;
 mod builds;
 mod cli;
 mod client_credentials;

@@ -713,7 +713,7 @@ async fn story_runners_and_cancels_at_once(store: &Store) {
             let id = build.id;
             tokio::spawn(async move {
                 store
-                    .cancel_build(id, "acme/api", &alice(), NOW + 3)
+                    .cancel_build(id, "acme/api", &alice(), "", NOW + 3)
                     .await
                     .unwrap_or_else(|e| panic!("cancelling build {id}: {e:?}"))
                     .is_some()
@@ -841,7 +841,7 @@ async fn story_cancel(store: &Store) {
 
     let alice = alice();
     let cancelled = store
-        .cancel_build(build.id, &repo.slug, &alice, NOW + 3)
+        .cancel_build(build.id, &repo.slug, &alice, "", NOW + 3)
         .await
         .expect("cancel")
         .expect("a running build is cancelled");
@@ -858,7 +858,7 @@ async fn story_cancel(store: &Store) {
 
     assert!(
         store
-            .cancel_build(build.id, &repo.slug, &alice, NOW + 4)
+            .cancel_build(build.id, &repo.slug, &alice, "", NOW + 4)
             .await
             .expect("cancel")
             .is_none(),

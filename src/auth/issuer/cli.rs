@@ -1,5 +1,5 @@
-//! `hangar user add | passwd | list`: local users of the embedded provider, managed by an
-//! administrator on the server's machine. Like `hangar migrate`, these open the database with
+//! `hangar user add | passwd | list | link`: local users of the embedded provider (and forge
+//! logins linked to any user), managed by an administrator on the server's machine. Like `hangar migrate`, these open the database with
 //! the server's configuration; no server needs to run. A password is read from stdin with
 //! `--password-stdin`, or generated and printed once.
 
@@ -38,6 +38,14 @@ pub enum UserCommand {
     },
     /// List local users and their groups.
     List,
+    /// Link a forge login to a user, so that account's pushes build as the user.
+    Link {
+        /// The Hangar login.
+        name: String,
+        /// `github:LOGIN` or `gitea:LOGIN`.
+        #[arg(long)]
+        forge: String,
+    },
 }
 
 /// Whether `name` is usable as a login or a group.
@@ -134,6 +142,21 @@ pub async fn run(config: &Config, command: UserCommand) -> anyhow::Result<ExitCo
             if generated {
                 println!("password (shown once): {}", password.expose());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Link { name, forge } => {
+            let Some((kind, login)) = forge.split_once(':') else {
+                bail!("--forge must be github:LOGIN or gitea:LOGIN");
+            };
+            match store
+                .link_forge_login(&name, kind, login, &admin_actor(), now)
+                .await
+            {
+                Ok(_) => {}
+                Err(crate::Error::NotFound(_)) => bail!("there is no user named {name:?}"),
+                Err(e) => return Err(e.into()),
+            }
+            println!("linked {kind}:{login} to {name}");
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::List => {

@@ -163,12 +163,13 @@ impl GitHub {
             sub: user.id.to_string(),
             login_hint: user.login.clone(),
             display_name: user.name.unwrap_or_default(),
+            // GitHub shows only a verified address as a profile's public email.
+            email_verified: user.email.as_deref().is_some_and(|e| !e.is_empty()),
             email: user.email.unwrap_or_default(),
             avatar: user.avatar_url.unwrap_or_default(),
             groups,
-            // GitHub's public email is not vouched for; provisioned users are found by the
-            // numeric user id as externalId when the match claim is `sub`.
-            email_verified: false,
+            // Provisioned users are found by the numeric user id as externalId when the match
+            // claim is `sub`.
             scim_match: (self.match_claim == "sub")
                 .then(|| crate::store::ScimMatch::ExternalId(user.id.to_string())),
         };

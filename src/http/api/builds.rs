@@ -1,4 +1,5 @@
-//! `/api/repos/{owner}/{name}/builds`: list, show, start by hand, cancel, restart, promote.
+//! `/api/repos/{owner}/{name}/builds`: list, show, start by hand, cancel, restart, promote,
+//! roll back; approving and declining blocked builds is in `approvals.rs`.
 
 use crate::auth::policy::{Action, RepoRef};
 use crate::auth::principal::Principal;
@@ -7,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::http::State;
 use crate::http::auth::{repo_for, require};
 use crate::http::extract::{Path, Query};
+use crate::trigger::Deployment;
 use axum::extract::State as AppState;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -130,15 +132,10 @@ pub async fn create(
         check_param(k)?;
         params.insert(k.clone(), v.clone());
     }
+    let starter = app.trigger.starter(&app.authz, &principal, &repo).await?;
     let build = app
         .trigger
-        .manual(
-            &repo,
-            &branch,
-            commit.map(String::as_str),
-            params,
-            &principal.actor(),
-        )
+        .manual(&repo, &branch, commit.map(String::as_str), params, &starter)
         .await?;
     Ok(axum::Json(build))
 }
@@ -196,7 +193,8 @@ pub async fn restart(
         )
         .await?;
     }
-    let build = app.trigger.restart(&repo, &old, &principal.actor()).await?;
+    let starter = app.trigger.starter(&app.authz, &principal, &repo).await?;
+    let build = app.trigger.restart(&repo, &old, &starter).await?;
     Ok(axum::Json(build))
 }
 
@@ -233,6 +231,27 @@ pub async fn promote(
     Path((owner, name, number)): Path<(String, String, i64)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Build>> {
+    deploy(app, principal, (owner, name, number), q, Event::Promote).await
+}
+
+/// Deploys build `number` to `?target=` again, as a new `rollback` build whose parent it is.
+/// The policy decides it as a promotion to that target.
+pub async fn rollback(
+    AppState(app): AppState<State>,
+    principal: Principal,
+    Path((owner, name, number)): Path<(String, String, i64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Build>> {
+    deploy(app, principal, (owner, name, number), q, Event::Rollback).await
+}
+
+async fn deploy(
+    app: State,
+    principal: Principal,
+    (owner, name, number): (String, String, i64),
+    q: HashMap<String, String>,
+    event: Event,
+) -> Result<axum::Json<Build>> {
     let (target, params) = promote_params(&q)?;
     let repo = repo_for(
         &app,
@@ -248,9 +267,14 @@ pub async fn promote(
         .find_build(repo.id, number)
         .await?
         .ok_or_else(|| Error::not_found(format!("build {number} not found")))?;
+    let starter = app.trigger.starter(&app.authz, &principal, &repo).await?;
+    let deployment = Deployment {
+        event,
+        target: &target,
+    };
     let build = app
         .trigger
-        .promote(&repo, &old, &target, params, &principal.actor())
+        .promote(&repo, &old, deployment, params, &starter)
         .await?;
     Ok(axum::Json(build))
 }

@@ -1,5 +1,6 @@
 //! The JSON API under `/api`, with Drone's paths and field names.
 
+pub mod approvals;
 pub mod audit;
 pub mod builds;
 pub mod logs;
@@ -27,6 +28,7 @@ pub fn router() -> Router<State> {
         )
         .route("/users/{login}/token/rotate", post(users::rotate))
         .route("/users/{login}/tokens", get(users::tokens))
+        .route("/users/{login}/forge_logins", post(users::link_forge_login))
         .route("/repos", get(repos::list))
         .route("/user/repos", get(repos::list))
         .route(
@@ -50,6 +52,18 @@ pub fn router() -> Router<State> {
         .route(
             "/repos/{owner}/{name}/builds/{number}/promote",
             post(builds::promote),
+        )
+        .route(
+            "/repos/{owner}/{name}/builds/{number}/rollback",
+            post(builds::rollback),
+        )
+        .route(
+            "/repos/{owner}/{name}/builds/{number}/approve/{stage}",
+            post(approvals::approve),
+        )
+        .route(
+            "/repos/{owner}/{name}/builds/{number}/decline/{stage}",
+            post(approvals::decline),
         )
         .route(
             "/repos/{owner}/{name}/builds/{number}/logs/{stage}/{step}",

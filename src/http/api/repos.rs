@@ -2,7 +2,7 @@
 
 use crate::auth::policy::{Action, ActionSet, RepoRef};
 use crate::auth::principal::Principal;
-use crate::domain::{Repo, Slug, Visibility};
+use crate::domain::{Repo, Slug, TriggerPolicy, Visibility};
 use crate::error::{Error, Result};
 use crate::http::State;
 use crate::http::auth::{repo_for, require};
@@ -36,6 +36,7 @@ pub struct Update {
     visibility: Option<String>,
     default_branch: Option<String>,
     clone_url: Option<String>,
+    trigger_policy: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,6 +224,15 @@ pub async fn update(
         visibility: body.visibility.as_deref().map(visibility).transpose()?,
         default_branch: body.default_branch,
         clone_url: body.clone_url,
+        trigger_policy: body
+            .trigger_policy
+            .as_deref()
+            .map(|p| {
+                TriggerPolicy::parse(p).ok_or_else(|| {
+                    Error::invalid("trigger_policy must be known_senders, any_sender or approval")
+                })
+            })
+            .transpose()?,
     };
     let repo = app
         .store

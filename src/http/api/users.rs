@@ -179,6 +179,41 @@ pub async fn rotate(
     Ok(axum::Json(user_with_token(&user, &issued)))
 }
 
+/// The body of `POST /api/users/{login}/forge_logins`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgeLogin {
+    /// `github:LOGIN` or `gitea:LOGIN`.
+    forge_login: String,
+}
+
+/// `POST /api/users/{login}/forge_logins`: links a forge login to the user, so webhooks that
+/// forge account sends act as them (`hangar user link` does the same from the server's
+/// machine).
+pub async fn link_forge_login(
+    AppState(app): AppState<State>,
+    principal: Principal,
+    Path(login): Path<String>,
+    Json(body): Json<ForgeLogin>,
+) -> Result<axum::Json<User>> {
+    require(&app, &principal, Action::UserManage, None, None).await?;
+    let (forge, forge_login) = body
+        .forge_login
+        .split_once(':')
+        .ok_or_else(|| Error::invalid("forge_login must be github:LOGIN or gitea:LOGIN"))?;
+    let user = app
+        .store
+        .link_forge_login(
+            &login,
+            forge,
+            forge_login,
+            &principal.actor(),
+            app.clock.now_ms(),
+        )
+        .await?;
+    Ok(axum::Json(user))
+}
+
 /// `GET /api/users/{login}/tokens`: a user's tokens, without their secrets.
 pub async fn tokens(
     AppState(app): AppState<State>,

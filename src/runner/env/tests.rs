@@ -52,6 +52,7 @@ impl Fixture {
                 version: 1,
                 archived: false,
                 webhook_secret: Default::default(),
+                trigger_policy: Default::default(),
             },
             build: Build {
                 id: BuildId(10),
@@ -88,6 +89,10 @@ impl Fixture {
                 updated: 0,
                 version: 3,
                 delivery_id: String::new(),
+                actor: None,
+                blocked_reason: String::new(),
+                approved_by: String::new(),
+                warnings: Vec::new(),
                 stages: vec![],
             },
             stage: Stage {

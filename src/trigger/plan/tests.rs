@@ -34,6 +34,7 @@ fn repo() -> Repo {
         version: 1,
         archived: false,
         webhook_secret: WebhookSecret::default(),
+        trigger_policy: Default::default(),
     }
 }
 
@@ -73,6 +74,10 @@ fn build(branch: &str) -> Build {
         updated: 0,
         version: 1,
         delivery_id: String::new(),
+        actor: None,
+        blocked_reason: String::new(),
+        approved_by: String::new(),
+        warnings: Vec::new(),
         stages: Vec::new(),
     }
 }

@@ -81,6 +81,20 @@ async fn a_github_user_logs_in_with_orgs_and_teams_as_groups() {
         .expect("audited");
     assert!(login.detail.contains(&format!("\"iss\":\"{}\"", gh.url)));
     assert!(login.detail.contains("\"sub\":\"583231\""));
+    let linked = app
+        .audit()
+        .await
+        .into_iter()
+        .filter(|r| r.action == "user.forge_login_linked")
+        .collect::<Vec<_>>();
+    assert_eq!(linked.len(), 1, "the GitHub login is linked once");
+    assert!(
+        linked[0]
+            .detail
+            .contains("\"forge_login\":\"github:octocat\""),
+        "so octocat's pushes build as this account: {}",
+        linked[0].detail
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 pub mod database;
 pub mod git;
 pub mod hooks;
+pub mod people;
 pub mod scim;
 
 use hangar::clock::SharedClock;
@@ -130,14 +131,29 @@ impl TestApp {
         body
     }
 
-    /// Activates `slug` building `repo`; returns the repo JSON (with `webhook_secret`).
+    /// Activates `slug` building `repo`; returns the repo JSON (with `webhook_secret`). The
+    /// GitHub account `ada`, who sends the test webhooks, is linked to the admin account, so
+    /// her pushes build under the default trigger policy.
     pub async fn activate(&self, slug: &str, repo: &GitRepo) -> Value {
         let body = serde_json::json!({ "clone_url": repo.url(), "default_branch": "main" });
         let (status, json) = self
             .call(Method::POST, &format!("/api/repos/{slug}"), Some(body))
             .await;
         assert_eq!(status, 200, "activating {slug}: {json}");
+        self.link_forge_login("bootstrap-admin", "github:ada").await;
         json
+    }
+
+    /// Links a forge login (`github:LOGIN`) to a user, as an administrator.
+    pub async fn link_forge_login(&self, user: &str, forge_login: &str) {
+        let (status, json) = self
+            .call(
+                Method::POST,
+                &format!("/api/users/{user}/forge_logins"),
+                Some(serde_json::json!({ "forge_login": forge_login })),
+            )
+            .await;
+        assert_eq!(status, 200, "linking {forge_login} to {user}: {json}");
     }
 
     /// Waits until build `number` of `slug` has finished, and returns it.
