@@ -182,6 +182,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     let addr = listener.local_addr()?;
     tracing::info!(%addr, url = %config.server_url, database = store.dialect(), "hangar is serving");
     reload_on_sighup(app.clone(), shutdown.clone());
+    follow_user_changes(app.clone(), shutdown.clone());
     let stop = shutdown.clone();
     let done = tokio::spawn(async move {
         let service =
@@ -232,6 +233,32 @@ fn spawn_audit_jobs(
             shutdown.clone(),
         ));
     }
+}
+
+/// Each second, forgets the cached token lookups of users changed since (by another process:
+/// `hangar user disable`, another server on the same PostgreSQL), so a deactivated user's
+/// tokens stop working here within about a second rather than the cache's freshness bound.
+fn follow_user_changes(app: Arc<App>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        // A little overlap, for clocks of other processes and changes committed late.
+        const OVERLAP_MS: i64 = 5_000;
+        let mut since = app.clock.now_ms();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            match app.store.users_changed_since(since - OVERLAP_MS).await {
+                Ok((changed, newest)) => {
+                    for id in changed {
+                        app.auth.forget_user(id);
+                    }
+                    since = since.max(newest);
+                }
+                Err(e) => tracing::warn!(error = %e.detail(), "reading user changes failed"),
+            }
+        }
+    });
 }
 
 /// On SIGHUP, reads the login provider's client secret and the policy file again (rotation and

@@ -140,6 +140,20 @@ impl Store {
         Ok(row.map(UserRow::into_user))
     }
 
+    /// The ids of users changed (`updated`) at or after `since` (Unix ms), with the newest
+    /// change time: how a server learns of changes another process made (`hangar user
+    /// disable`, another server).
+    pub async fn users_changed_since(&self, since: i64) -> Result<(Vec<UserId>, i64)> {
+        let rows: Vec<(i64, i64)> = on!(&*self.read, p => sqlx::query_as(
+            "SELECT id, updated FROM users WHERE updated >= $1")
+            .bind(since)
+            .fetch_all(p)
+            .await
+            .map_err(db)?);
+        let newest = rows.iter().map(|r| r.1).max().unwrap_or(since);
+        Ok((rows.into_iter().map(|r| UserId(r.0)).collect(), newest))
+    }
+
     /// Every user, by login.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY login");

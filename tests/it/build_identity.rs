@@ -3,6 +3,8 @@
 //! the user's groups no longer granting `build.trigger`. The running step gets SIGTERM, no
 //! failure handler runs, and the build ends `killed` with the reason.
 
+#![allow(clippy::disallowed_methods)] // one story runs the `hangar` binary itself
+
 use crate::support::database::TestDatabase;
 use crate::support::people::{Person, person, store};
 use crate::support::{GitRepo, TestApp, step};
@@ -165,6 +167,42 @@ async fn deactivating_the_user_stops_their_running_build() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_stopped_for(&app, &marks, "user deactivated").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)] // the CLI blocks a thread
+async fn hangar_user_disable_offboards_at_once_from_another_process() {
+    let app = TestApp::spawn_with(TestDatabase::sqlite(), roles).await;
+    let (_git, marks) = long_build_repo(&app).await;
+    let dev = person(&app, "dev", &["developers"], 0).await;
+    start_running_build(&app, &dev, &marks).await;
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .args(["user", "disable", "dev"])
+        .env("HANGAR_DATA_DIR", app.data.path())
+        .env("HANGAR_DATABASE_URL", app.database.url(app.data.path()))
+        .output()
+        .expect("hangar runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("disabled dev: 1 token(s) revoked"), "{said}");
+    assert_stopped_for(&app, &marks, "user deactivated").await;
+    let (status, _) = app
+        .call_as(Some(&dev.token), Method::GET, "/api/user", None)
+        .await;
+    assert_eq!(status, 401, "the token is refused");
+
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .args(["user", "disable", "nobody"])
+        .env("HANGAR_DATA_DIR", app.data.path())
+        .env("HANGAR_DATABASE_URL", app.database.url(app.data.path()))
+        .output()
+        .expect("hangar runs");
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no user named \"nobody\""));
 }
 
 #[tokio::test]

@@ -46,6 +46,12 @@ pub enum UserCommand {
         #[arg(long)]
         forge: String,
     },
+    /// Offboard a user at once: deactivate the account, revoke its tokens and sessions, refuse
+    /// its next login; builds it started are cancelled by the server within a second.
+    Disable {
+        /// The Hangar login.
+        name: String,
+    },
 }
 
 /// Whether `name` is usable as a login or a group.
@@ -157,6 +163,23 @@ pub async fn run(config: &Config, command: UserCommand) -> anyhow::Result<ExitCo
                 Err(e) => return Err(e.into()),
             }
             println!("linked {kind}:{login} to {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+        UserCommand::Disable { name } => {
+            let patch = crate::store::UserPatch {
+                active: Some(false),
+                ..Default::default()
+            };
+            let Some(change) = store
+                .update_user(&admin_actor(), &name, &patch, now)
+                .await?
+            else {
+                bail!("there is no user named {name:?}");
+            };
+            println!(
+                "disabled {name}: {} token(s) revoked, sessions ended, logins refused",
+                change.revoked.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         UserCommand::List => {
