@@ -3,11 +3,12 @@
 //! and the clean-up of stages a restart interrupted. The in-process runner reaches it through
 //! [`LocalLink`]; remote runners will reach the same methods over HTTP.
 
+use crate::auth::workload::Workload;
 use crate::clock::SharedClock;
 use crate::domain::{Actor, Build, BuildId, Status, Step, StepId};
 use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
-use crate::runner::{Assignment, Link, StageResult, StepUpdate};
+use crate::runner::{Assignment, Link, StageResult, StepAsk, StepGrant, StepUpdate};
 use crate::store::{ClaimFilter, LogChunk, NewStep, StepReport, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ pub struct Scheduler {
     store: Store,
     clock: SharedClock,
     live: Arc<Live>,
+    workload: Arc<Workload>,
     work: Notify,
     cancels: Mutex<HashMap<BuildId, CancellationToken>>,
     /// When each running step started, for the step duration histogram.
@@ -30,11 +32,17 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Store, clock: SharedClock, live: Arc<Live>) -> Scheduler {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        live: Arc<Live>,
+        workload: Arc<Workload>,
+    ) -> Scheduler {
         Scheduler {
             store,
             clock,
             live,
+            workload,
             work: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
             steps_started: Mutex::new(HashMap::new()),
@@ -156,7 +164,28 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Whether a build's credential still holds: the one question asked before a step receives
+    /// secrets or an ID-token grant, and before each ID token is issued. Today the build must
+    /// still be running (not finished, not cancelled); what else ends a build's credential
+    /// (its lifetime, its trigger's token or user) belongs here too.
+    pub async fn build_credential_valid(&self, build: BuildId) -> Result<bool> {
+        Ok(matches!(self.store.build_status(build).await?, Some(s) if !s.is_done()))
+    }
+
+    /// The secrets and ID-token grant of a step about to start.
+    pub async fn step_credentials(&self, a: &Assignment, ask: StepAsk) -> Result<StepGrant> {
+        if !self.build_credential_valid(a.build.id).await? {
+            return Err(Error::Forbidden(
+                "the build has ended: it receives no more secrets or ID tokens".into(),
+            ));
+        }
+        self.workload
+            .step_credentials(a, &ask, self.clock.now_ms())
+            .await
+    }
+
     fn build_finished(&self, build: &Build) {
+        self.workload.forget_build(build.id);
         metrics::counter!("hangar_builds_finished_total", "status" => build.status.as_str())
             .increment(1);
         if build.finished > 0 && build.started > 0 {
@@ -176,6 +205,7 @@ impl Scheduler {
             .cancel_build(build.id, slug, actor, self.clock.now_ms())
             .await?;
         if cancelled.is_some() {
+            self.workload.forget_build(build.id);
             let token = self
                 .cancels
                 .lock()
@@ -264,6 +294,10 @@ impl Link for LocalLink {
 
     async fn finish_stage(&self, stage: &Assignment, result: StageResult) -> Result<()> {
         self.0.finish_stage(stage, result).await
+    }
+
+    async fn step_credentials(&self, stage: &Assignment, ask: StepAsk) -> Result<StepGrant> {
+        self.0.step_credentials(stage, ask).await
     }
 
     async fn cancelled(&self, build: BuildId) {

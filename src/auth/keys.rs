@@ -16,6 +16,8 @@ pub struct SecretBox {
     cipher: Aes256Gcm,
     /// A separate key for MACs (audit checkpoints), derived from the same secret.
     mac_key: [u8; 32],
+    /// A short public name of the key (recorded beside what it sealed).
+    key_id: String,
 }
 
 impl fmt::Debug for SecretBox {
@@ -79,10 +81,36 @@ impl SecretBox {
         let mut derive = sha2::Sha256::new();
         derive.update(b"hangar mac key v1");
         derive.update(key);
+        let mut name = sha2::Sha256::new();
+        name.update(b"hangar key id v1");
+        name.update(key);
         Ok(SecretBox {
             cipher,
             mac_key: derive.finalize().into(),
+            key_id: hex::encode(&name.finalize()[..8]),
         })
+    }
+
+    /// The key's id: 16 hex digits derived from the key, safe to store and show.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// A new random key, as the 64 hex digits a key file holds.
+    pub fn new_key_text() -> String {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        hex::encode(key)
+    }
+
+    /// Replaces the key file at `path` with `key_text` (mode 0600): written beside it, then
+    /// renamed over it, so readers see the old key or the new one, never half of one.
+    pub fn replace_key_file(path: &Path, key_text: &str) -> anyhow::Result<()> {
+        let fresh = path.with_extension("new");
+        let _ = std::fs::remove_file(&fresh);
+        write_private(&fresh, key_text)?;
+        std::fs::rename(&fresh, path)
+            .with_context(|| format!("replacing the key file {}", path.display()))
     }
 
     /// Encrypts `plain`: a fresh random nonce, then the ciphertext with its tag.

@@ -19,7 +19,7 @@
 //!
 //! Also here: `login/`, logging in through an OpenID provider or GitHub; `session.rs`, the
 //! browser sessions a login makes, and their revalidation; `issuer/`, Hangar's own OpenID
-//! provider for local users.
+//! provider for local users; `workload.rs`, builds' ID tokens and the secrets a step receives.
 //!
 //! What does not live here: HTTP header parsing (`http::auth`). What a principal may do is
 //! decided in `policy`.
@@ -33,6 +33,7 @@ pub mod principal;
 pub mod session;
 pub mod token;
 mod usage;
+pub mod workload;
 
 pub use credentials::{DRONE_TOKEN_NAME, Issued, TokenRequest, check_login};
 

@@ -155,6 +155,13 @@ pub enum AuditAction {
     RoleChanged,
     /// An authorization denial (the deciding policy is in the detail).
     AuthzDenied,
+    /// A repository or organisation secret was created (never with its value).
+    SecretCreated,
+    /// A secret's value or limits changed.
+    SecretUpdated,
+    SecretDeleted,
+    /// Everything sealed was sealed again under a new server key.
+    SecretKeyRotated,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -221,6 +228,10 @@ impl AuditAction {
             AuditAction::UserGroupsChanged => "user.groups_changed",
             AuditAction::RoleChanged => "authz.role_changed",
             AuditAction::AuthzDenied => "authz.denied",
+            AuditAction::SecretCreated => "secret.created",
+            AuditAction::SecretUpdated => "secret.updated",
+            AuditAction::SecretDeleted => "secret.deleted",
+            AuditAction::SecretKeyRotated => "secret.key_rotated",
         }
     }
 }

@@ -12,6 +12,7 @@ mod login;
 mod oidc;
 mod page;
 mod trace;
+mod workload;
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -43,6 +44,8 @@ pub struct App {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Seals secrets at rest (refresh tokens, signing keys).
     pub secrets: crate::auth::keys::SecretBox,
+    /// Builds' ID tokens and the discovery of their issuer (the server URL).
+    pub workload: Arc<crate::auth::workload::Workload>,
     /// The embedded OpenID provider (`/oidc`).
     pub issuer: crate::auth::issuer::Issuer,
     /// Login providers and login transactions.
@@ -72,6 +75,7 @@ pub fn router(app: State) -> Router {
         .merge(hook)
         .merge(public)
         .merge(oidc::router())
+        .merge(workload::router())
         .merge(browser)
         .nest(
             "/api",

@@ -26,6 +26,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use condition::check_pattern;
 pub use lint::{lint, lint_all};
 pub use parse::parse;
 pub use plan::{Plan, PlanPipeline, PlanStep, TopologicalError, plan, topological_order};
@@ -258,6 +259,9 @@ pub struct Step {
     /// `settings:` of a plugin step, each encoded as Drone passes it in `PLUGIN_<KEY>`: text as
     /// is, a list of scalars joined with commas, anything else as JSON.
     pub settings: BTreeMap<String, EnvValue>,
+    /// `id_tokens:`: variables to receive a workload ID token, each with its audience
+    /// (`VAULT_TOKEN: {aud: https://vault.example}`).
+    pub id_tokens: BTreeMap<String, String>,
     /// `privileged: true` (also listed in the pipeline's `trusted_only`).
     pub privileged: bool,
     pub user: String,
