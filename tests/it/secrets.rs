@@ -1,0 +1,298 @@
+//! Stories of secrets: written through Drone's API and never read back, handed only to the steps
+//! that name them and only to the builds they allow, and masked wherever a step prints them.
+
+use crate::support::{GitRepo, TestApp, step};
+use hangar::store::Store;
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const TOKEN: &str = "s3cr3t-VALUE-4242";
+const ORG_PASSWORD: &str = "org-pa55word-77";
+const KEY: &str =
+    "-----BEGIN TEST KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END TEST KEY-----";
+
+async fn add_secret(app: &TestApp, path: &str, body: Value) -> Value {
+    let (status, json) = app.call(Method::POST, path, Some(body)).await;
+    assert_eq!(status, 200, "creating a secret at {path}: {json}");
+    json
+}
+
+fn sha256(value: &str) -> String {
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))
+}
+
+#[tokio::test]
+async fn secret_values_are_written_but_never_read_back() {
+    let app = TestApp::spawn().await;
+    let git = GitRepo::with_pipeline("kind: pipeline\ntype: exec\nsteps: []\n");
+    app.activate("acme/api", &git).await;
+
+    let created = add_secret(
+        &app,
+        "/api/repos/acme/api/secrets",
+        json!({"name": "token", "data": TOKEN, "branches": ["main"]}),
+    )
+    .await;
+    assert_eq!(created["name"], "token");
+    assert_eq!(created["pull_request"], false);
+    assert!(created.get("data").is_none(), "{created}");
+    add_secret(
+        &app,
+        "/api/secrets/acme",
+        json!({"name": "org_pw", "data": ORG_PASSWORD, "pull_request": true}),
+    )
+    .await;
+
+    let mut answers = Vec::new();
+    for path in [
+        "/api/repos/acme/api/secrets",
+        "/api/repos/acme/api/secrets/token",
+        "/api/secrets/acme",
+        "/api/secrets/acme/org_pw",
+    ] {
+        answers.push(app.get(path).await);
+    }
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            "/api/repos/acme/api/secrets/token",
+            Some(json!({"data": "a-new-value-1234", "pull_request_push": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["pull_request_push"], true);
+    answers.push(changed);
+    let everything = serde_json::to_string(&answers).expect("json");
+    for value in [TOKEN, ORG_PASSWORD, "a-new-value-1234"] {
+        assert!(
+            !everything.contains(value),
+            "a value came back: {everything}"
+        );
+    }
+    assert_eq!(answers[0].as_array().map(Vec::len), Some(1));
+    assert_eq!(answers[1]["branches"], json!(["main"]));
+
+    // Bad input is refused with a reason; a second secret of the same name is a conflict.
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/repos/acme/api/secrets",
+            Some(json!({"name": "has space", "data": "x"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/repos/acme/api/secrets",
+            Some(json!({"name": "token", "data": "again"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(!body.to_string().contains("again"));
+
+    let (status, _) = app
+        .call(Method::DELETE, "/api/repos/acme/api/secrets/token", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .call(Method::GET, "/api/repos/acme/api/secrets/token", None)
+        .await;
+    assert_eq!(status, 404);
+
+    // Stored sealed under a named key, and every change audited without its value.
+    let store = Store::connect(&app.database.url(app.data.path()))
+        .await
+        .expect("store");
+    let trail = store.list_audit(0, 10_000).await.expect("audit");
+    let actions: Vec<&str> = trail
+        .iter()
+        .filter(|e| e.action.starts_with("secret."))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "secret.created",
+            "secret.created",
+            "secret.updated",
+            "secret.deleted"
+        ]
+    );
+    let text = format!("{:?}", trail.iter().map(|e| &e.detail).collect::<Vec<_>>());
+    assert!(!text.contains(TOKEN) && !text.contains(ORG_PASSWORD));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_step_gets_only_the_secrets_it_names_and_its_log_shows_them_masked() {
+    let app = TestApp::spawn().await;
+    let git = GitRepo::with_pipeline(
+        r#"kind: pipeline
+type: exec
+clone: {disable: true}
+steps:
+- name: use
+  environment:
+    TOKEN: {from_secret: token}
+    ORG_PW: {from_secret: org_pw}
+    KEY: {from_secret: key}
+  commands:
+  - printf '%s' "$TOKEN" | sha256sum
+  - printf '%s' "$ORG_PW" | sha256sum
+  - echo "whole $TOKEN and $ORG_PW"
+  - printf '%s' "$TOKEN" | head -c 7; sleep 0.4; printf '%s\n' "$TOKEN" | tail -c +8
+  - head -c 65530 /dev/zero | tr '\0' x; printf '%s\n' "$TOKEN"
+  - printf '%s\n' "$KEY"
+  - printf '%s\n' "$KEY" | sed -n 2p
+  - printf '%s' "$TOKEN" > ../token.txt
+  - test -z "$UNNAMED" && echo "unnamed is not here"
+- name: later
+  commands:
+  - cat ../token.txt; echo
+  - test -z "$TOKEN" && echo "no token without from_secret"
+"#,
+    );
+    app.activate("acme/api", &git).await;
+    add_secret(
+        &app,
+        "/api/repos/acme/api/secrets",
+        json!({"name": "token", "data": TOKEN}),
+    )
+    .await;
+    add_secret(
+        &app,
+        "/api/secrets/acme",
+        json!({"name": "org_pw", "data": ORG_PASSWORD}),
+    )
+    .await;
+    add_secret(
+        &app,
+        "/api/repos/acme/api/secrets",
+        json!({"name": "unnamed", "data": "never-asked-for-9999"}),
+    )
+    .await;
+    add_secret(
+        &app,
+        "/api/repos/acme/api/secrets",
+        json!({"name": "key", "data": KEY}),
+    )
+    .await;
+
+    app.start_build("acme/api", "main").await;
+    let build = app.wait_for_build("acme/api", 1).await;
+    assert_eq!(build["status"], "success", "{build}");
+    let used = app.log_text("acme/api", 1, 1, 1).await;
+    let later = app.log_text("acme/api", 1, 1, 2).await;
+    // The step had the real values...
+    assert!(used.contains(&sha256(TOKEN)), "{used}");
+    assert!(used.contains(&sha256(ORG_PASSWORD)), "{used}");
+    assert!(used.contains("unnamed is not here"), "{used}");
+    assert!(later.contains("no token without from_secret"), "{later}");
+    // ...and no log shows them, whole, split across writes in time, or across lines.
+    assert!(used.contains("whole ******** and ********"), "{used}");
+    // A value cut by the 64 KiB line limit is masked before the cut.
+    assert!(
+        used.contains("xx********\n"),
+        "{}",
+        &used[used.len().saturating_sub(400)..]
+    );
+    let all = format!(
+        "{used}{later}{}",
+        app.get("/api/repos/acme/api/builds/1").await
+    );
+    for value in [TOKEN, ORG_PASSWORD, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"] {
+        assert!(!all.contains(value), "{value} shows: {all}");
+    }
+    assert!(later.contains("********"), "{later}");
+    assert_eq!(step(&build, 1, "later")["status"], "success");
+}
+
+/// A GitHub pull request of `slug` from `source` (a fork when it differs) at `sha`.
+fn pull_request(slug: &str, source: &str, sha: &str) -> Value {
+    let text = std::fs::read_to_string("tests/data/hooks/github_pull_request_opened.json")
+        .expect("fixture");
+    let mut pr: Value = serde_json::from_str(&text).expect("json");
+    pr["repository"]["full_name"] = json!(slug);
+    pr["repository"]["name"] = json!(slug.split('/').nth(1));
+    pr["pull_request"]["base"]["repo"]["full_name"] = json!(slug);
+    pr["pull_request"]["head"]["repo"]["full_name"] = json!(source);
+    pr["pull_request"]["head"]["sha"] = json!(sha);
+    pr
+}
+
+#[tokio::test]
+async fn pull_requests_and_other_branches_get_only_the_secrets_that_allow_them() {
+    let app = TestApp::spawn().await;
+    let git = GitRepo::with_pipeline(
+        r#"kind: pipeline
+type: exec
+clone: {disable: true}
+steps:
+- name: show
+  environment:
+    PLAIN: {from_secret: plain}
+    FOR_PRS: {from_secret: for_prs}
+    MAIN_ONLY: {from_secret: main_only}
+  commands:
+  - echo "plain=${PLAIN:+yes} for_prs=${FOR_PRS:+yes} main_only=${MAIN_ONLY:+yes} id=${HANGAR_ID_TOKEN_REQUEST_TOKEN:+yes}"
+"#,
+    );
+    let repo = app.activate("acme/api", &git).await;
+    let hook_secret = repo["webhook_secret"].as_str().expect("secret").to_string();
+    let path = "/api/repos/acme/api/secrets";
+    add_secret(
+        &app,
+        path,
+        json!({"name": "plain", "data": "plain-value-1"}),
+    )
+    .await;
+    add_secret(
+        &app,
+        path,
+        json!({"name": "for_prs", "data": "pr-value-2", "pull_request": true}),
+    )
+    .await;
+    add_secret(
+        &app,
+        path,
+        json!({"name": "main_only", "data": "main-value-3", "branches": ["main"]}),
+    )
+    .await;
+
+    app.start_build("acme/api", "main").await;
+    git.push("feature");
+    app.start_build("acme/api", "feature").await;
+    let sha = git.head();
+    let (status, body) = app
+        .deliver_github(
+            "pull_request",
+            "pr-1",
+            &hook_secret,
+            &pull_request("acme/api", "forkfan/api", &sha),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for n in 1..=3 {
+        let build = app.wait_for_build("acme/api", n).await;
+        assert_eq!(build["status"], "success", "{build}");
+    }
+    let app = &app;
+    let seen = |n| async move { app.log_text("acme/api", n, 1, 1).await };
+    assert!(
+        seen(1)
+            .await
+            .contains("plain=yes for_prs=yes main_only=yes id=yes")
+    );
+    assert!(
+        seen(2)
+            .await
+            .contains("plain=yes for_prs=yes main_only= id=yes")
+    );
+    let fork = seen(3).await;
+    assert!(
+        fork.contains("plain= for_prs=yes main_only= id=\n"),
+        "a fork's pull request gets only secrets that allow pull requests, and no ID token: {fork}"
+    );
+}
