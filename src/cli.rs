@@ -1,7 +1,8 @@
-//! The command line: `hangar server | migrate | lint | repo | build | token | user | policy |
-//! audit | bench`. Client commands (`repo`, `build`, `token`) call a running server's API;
-//! `migrate`, `lint`, `user`, `policy` and `audit` work without one.
+//! The command line: `hangar server | migrate | lint | repo | build | token | secret | user |
+//! policy | audit | bench`. Client commands (`repo`, `build`, `token`) call a running server's API;
+//! `migrate`, `lint`, `secret`, `user`, `policy` and `audit` work without one.
 
+mod secret;
 mod token;
 
 use crate::client::Client;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Your API tokens (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Secrets at rest: `rotate-key` (opens the database, like `migrate`; servers stopped).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
     /// Local users of the embedded OpenID provider (opens the database, like `migrate`).
     #[command(subcommand)]
     User(crate::auth::issuer::cli::UserCommand),
@@ -179,6 +183,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(cmd) => build(cmd).await,
         Command::Audit(AuditCommand::Verify) => audit_verify(cli.config.as_deref()).await,
         Command::Token(cmd) => token::run(cmd).await,
+        Command::Secret(cmd) => {
+            let config = Config::from_env(cli.config.as_deref())?.config;
+            secret::run(cmd, &config).await
+        }
         Command::User(cmd) => {
             let config = Config::from_env(cli.config.as_deref())?.config;
             crate::auth::issuer::cli::run(&config, cmd).await

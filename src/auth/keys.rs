@@ -103,14 +103,10 @@ impl SecretBox {
         hex::encode(key)
     }
 
-    /// Replaces the key file at `path` with `key_text` (mode 0600): written beside it, then
-    /// renamed over it, so readers see the old key or the new one, never half of one.
-    pub fn replace_key_file(path: &Path, key_text: &str) -> anyhow::Result<()> {
-        let fresh = path.with_extension("new");
-        let _ = std::fs::remove_file(&fresh);
-        write_private(&fresh, key_text)?;
-        std::fs::rename(&fresh, path)
-            .with_context(|| format!("replacing the key file {}", path.display()))
+    /// Writes a new key file at `path` (mode 0600), replacing a stale one left there.
+    pub fn write_key_file(path: &Path, key_text: &str) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(path);
+        write_private(path, key_text)
     }
 
     /// Encrypts `plain`: a fresh random nonce, then the ciphertext with its tag.

@@ -58,7 +58,7 @@ pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap};
 pub use logs::LogChunk;
 pub use repos::{NewRepo, RepoPatch};
-pub use secrets::{IdTokenGrant, NewSecret, SealedSecret, SecretPatch, SecretScope};
+pub use secrets::{IdTokenGrant, NewSecret, Rekey, SealedSecret, SecretPatch, SecretScope};
 pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};

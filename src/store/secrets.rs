@@ -367,21 +367,19 @@ impl Store {
         Ok(row.and_then(|(iss, sub)| Some((iss?, sub?))))
     }
 
-    /// Re-seals every sealed value with `reseal` (open with the old key, seal with the new) in
-    /// one transaction, and records the new key id on secrets. A value `reseal` cannot open
-    /// stops everything: nothing is written. Returns how many values were re-sealed.
-    pub async fn reseal_all(
-        &self,
-        reseal: &(dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync),
-        new_key_id: &str,
-        actor: &Actor,
-        now: i64,
-    ) -> Result<usize> {
+    /// Re-seals every sealed value (open with the old key, seal with the new) and signs the audit
+    /// checkpoints again, in one transaction, and records the new key id on secrets. A value
+    /// that does not open, or a checkpoint whose signature does not hold, stops everything:
+    /// nothing is written. Returns how many values were re-sealed or re-signed.
+    pub async fn reseal_all(&self, rekey: &Rekey<'_>, actor: &Actor, now: i64) -> Result<usize> {
+        let reseal = rekey.reseal;
+        let new_key_id = rekey.new_key_id;
         let mut tx = self.begin().await?;
         let mut count = 0;
         for (table, key, column) in SEALED {
             count += reseal_column(&mut tx, table, key, column, reseal).await?;
         }
+        count += resign_checkpoints(&mut tx, rekey.resign).await?;
         on!(&mut tx, t => sqlx::query("UPDATE secrets SET key_id = $1")
             .bind(new_key_id)
             .execute(&mut **t)
@@ -394,6 +392,42 @@ impl Store {
         tx.commit().await?;
         Ok(count)
     }
+}
+
+/// How to move from the old server key to the new one.
+pub struct Rekey<'a> {
+    /// Opens a value with the old key and seals it with the new; `None` if it does not open.
+    pub reseal: &'a (dyn Fn(&[u8]) -> Option<Vec<u8>> + Sync),
+    /// Checks a checkpoint's signature with the old key and signs it with the new; `None` if
+    /// the old signature does not hold.
+    pub resign: &'a (dyn Fn(i64, &str, i64, &str) -> Option<String> + Sync),
+    pub new_key_id: &'a str,
+}
+
+async fn resign_checkpoints(
+    tx: &mut Tx,
+    resign: &(dyn Fn(i64, &str, i64, &str) -> Option<String> + Sync),
+) -> Result<usize> {
+    let rows: Vec<(i64, String, i64, String)> = on!(&mut *tx, t => sqlx::query_as(
+        "SELECT seq, hash, time, signature FROM audit_checkpoints ORDER BY seq")
+        .fetch_all(&mut **t)
+        .await
+        .map_err(db)?);
+    for (seq, hash, time, signature) in &rows {
+        let fresh = resign(*seq, hash, *time, signature).ok_or_else(|| {
+            Error::internal(anyhow::anyhow!(
+                "audit checkpoint {seq} is not signed by the current key (run `hangar audit verify`); nothing was changed"
+            ))
+        })?;
+        on!(&mut *tx, t => sqlx::query("UPDATE audit_checkpoints SET signature = $1 WHERE seq = $2")
+            .bind(fresh)
+            .bind(seq)
+            .execute(&mut **t)
+            .await
+            .map_err(db)?
+            .rows_affected());
+    }
+    Ok(rows.len())
 }
 
 async fn reseal_column(

@@ -296,3 +296,128 @@ steps:
         "a fork's pull request gets only secrets that allow pull requests, and no ID token: {fork}"
     );
 }
+
+/// Runs `hangar` with the server's data folder and database.
+#[allow(clippy::disallowed_methods)] // the story runs the `hangar` binary itself
+fn hangar_on(data: &std::path::Path, url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .args(args)
+        .env("HANGAR_DATA_DIR", data)
+        .env("HANGAR_DATABASE_URL", url)
+        .output()
+        .expect("hangar runs")
+}
+
+#[tokio::test]
+async fn rotating_the_server_key_keeps_every_secret_usable_and_the_audit_trail_verified() {
+    let mut app = TestApp::spawn().await;
+    let git = GitRepo::with_pipeline(
+        "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: use\n  environment:\n    TOKEN: {from_secret: token}\n  commands:\n  - printf '%s' \"$TOKEN\" | sha256sum\n",
+    );
+    app.activate("acme/api", &git).await;
+    add_secret(
+        &app,
+        "/api/repos/acme/api/secrets",
+        json!({"name": "token", "data": TOKEN}),
+    )
+    .await;
+    let keys_before = app.get("/.well-known/jwks.json").await;
+    app.start_build("acme/api", "main").await;
+    app.wait_for_build("acme/api", 1).await;
+    let data = app.data.path().to_path_buf();
+    let url = app.database.url(&data);
+    // The audit chainer signs a checkpoint (under the old key) before the server stops.
+    let store = Store::connect(&url).await.expect("store");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store
+        .list_checkpoints()
+        .await
+        .expect("checkpoints")
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint was signed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    store.close().await;
+    app.stop().await;
+    let key_file = data.join("secret.key");
+    let old_key = std::fs::read_to_string(&key_file).expect("key file");
+    let out = hangar_on(&data, &url, &["secret", "rotate-key"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_key = std::fs::read_to_string(&key_file).expect("key file");
+    assert_ne!(old_key, new_key);
+    let out = hangar_on(&data, &url, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "the trail verifies under the new key: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The server starts again on the same data with the new key: same signing keys, and the
+    // secret still reaches its step.
+    let config = crate::support::config(&data, &url);
+    let running = hangar::server::start(config, hangar::clock::system())
+        .await
+        .expect("the server starts again");
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let keys_after: Value = http
+        .get(format!("{base}/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("jwks")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(keys_before, keys_after);
+    let build: Value = http
+        .post(format!("{base}/api/repos/acme/api/builds?branch=main"))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("build")
+        .json()
+        .await
+        .expect("json");
+    let number = build["number"].as_i64().expect("number");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let finished = loop {
+        let b: Value = http
+            .get(format!("{base}/api/repos/acme/api/builds/{number}"))
+            .bearer_auth(crate::support::ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("build")
+            .json()
+            .await
+            .expect("json");
+        if crate::support::is_done(&b["status"]) {
+            break b;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{b}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(finished["status"], "success", "{finished}");
+    let lines: Value = http
+        .get(format!(
+            "{base}/api/repos/acme/api/builds/{number}/logs/1/1"
+        ))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    assert!(lines.to_string().contains(&sha256(TOKEN)), "{lines}");
+    running.shutdown.cancel();
+    let _ = running.done.await;
+}
