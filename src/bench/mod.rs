@@ -9,6 +9,7 @@ mod load;
 mod scenarios;
 mod target;
 mod user_api;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -62,6 +63,16 @@ pub enum Bench {
     /// Authorization decisions (in process): cached, cold Cedar with 25 policies, listing
     /// the repositories a user may read out of 1,000.
     Authz,
+    /// A running step's grant asks for ID tokens: p50 and p99 of one request.
+    IdToken {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
+    /// A step with 50 secrets in scope prints a large log: throughput with masking.
+    Masking {
+        #[arg(long, default_value_t = 300)]
+        megabytes: u64,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -83,6 +94,8 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             connections,
         } => user_api::user_api(seconds, connections).await?,
         Bench::Authz => authz::run()?,
+        Bench::IdToken { requests } => workload::id_token(requests).await?,
+        Bench::Masking { megabytes } => workload::masking(megabytes).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -94,6 +107,8 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             scenarios::concurrent(200).await?;
             scenarios::big_log(500).await?;
             audit::run(200_000).await?;
+            workload::id_token(2000).await?;
+            workload::masking(300).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@
 //! scheduler directly; a remote runner's link speaks the same calls over HTTP. So there is one
 //! runner code path. `process.rs` is the only place that starts processes.
 
+mod credentials;
 pub mod env;
 pub mod log;
 pub mod mask;

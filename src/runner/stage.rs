@@ -6,10 +6,10 @@
 //! skipped. Cancellation and the repository timeout stop the running steps (SIGTERM, grace,
 //! SIGKILL) and skip the rest.
 
+use super::credentials::{Revealed, add_credentials};
 use super::workspace::Workspace;
 use super::{
-    Assignment, Link, Settings, StageResult, StepAsk, StepGrant, StepUpdate, env, log, mask,
-    process, script,
+    Assignment, Link, Settings, StageResult, StepAsk, StepUpdate, env, log, process, script,
 };
 use crate::domain::{Status, Step};
 use crate::pipeline::{self, EnvValue, Failure, MatchContext, Pipeline};
@@ -22,14 +22,14 @@ use tokio_util::sync::CancellationToken;
 
 /// A step as the runner will run it.
 #[derive(Debug, Clone)]
-struct Planned {
+pub(super) struct Planned {
     number: i64,
     name: String,
     script: String,
     shell: String,
     env: Vec<(String, String)>,
     /// Variables set from secrets: (variable, secret name).
-    secrets: Vec<(String, String)>,
+    pub(super) secrets: Vec<(String, String)>,
     /// Declared ID tokens: (variable, audience).
     id_tokens: Vec<(String, String)>,
     depends_on: Vec<String>,
@@ -528,45 +528,6 @@ async fn run_process<L: Link>(
             0,
             format!("waiting for the step failed: {e}"),
         ),
-    }
-}
-
-/// Every value handed to a step of this stage so far: each step's log masks them all (a value
-/// one step wrote to the workspace may be printed by the next).
-#[derive(Default)]
-struct Revealed(std::sync::Mutex<Vec<String>>);
-
-impl Revealed {
-    fn masker(&self, grant: &StepGrant) -> Option<mask::Masker> {
-        let Ok(mut all) = self.0.lock() else {
-            return mask::Masker::new(grant.values());
-        };
-        for value in grant.values() {
-            if !all.iter().any(|v| v == value) {
-                all.push(value.to_string());
-            }
-        }
-        mask::Masker::new(all.iter().map(String::as_str))
-    }
-}
-
-/// The step's secrets (by its `from_secret` variables), its declared ID tokens and its grant to
-/// ask for more. A secret the build may not receive leaves its variable unset.
-fn add_credentials(env: &mut Vec<(String, String)>, planned: &Planned, grant: &StepGrant) {
-    for (variable, name) in &planned.secrets {
-        if let Some((_, value)) = grant.secrets.iter().find(|(n, _)| n == name) {
-            env.push((variable.clone(), value.expose().to_string()));
-        }
-    }
-    for (variable, token) in &grant.id_tokens {
-        env.push((variable.clone(), token.expose().to_string()));
-    }
-    if let Some((url, token)) = &grant.request {
-        env.push(("HANGAR_ID_TOKEN_REQUEST_URL".into(), url.clone()));
-        env.push((
-            "HANGAR_ID_TOKEN_REQUEST_TOKEN".into(),
-            token.expose().to_string(),
-        ));
     }
 }
 
