@@ -148,6 +148,40 @@ impl SecretBox {
         mac.verify_slice(&sig).is_ok()
     }
 
+    /// Like [`SecretBox::seal`], bound to `context`: it opens only with the same context (a
+    /// value encrypted for one repository does not open for another).
+    pub fn seal_bound(&self, plain: &[u8], context: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::Payload;
+        let mut nonce = [0u8; NONCE];
+        rand::rng().fill_bytes(&mut nonce);
+        let payload = Payload {
+            msg: plain,
+            aad: context,
+        };
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`SecretBox::seal_bound`] made with the same `context`.
+    pub fn open_bound(&self, sealed: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::Payload;
+        if sealed.len() < NONCE {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        let payload = Payload {
+            msg: body,
+            aad: context,
+        };
+        self.cipher.decrypt(Nonce::from_slice(nonce), payload).ok()
+    }
+
     /// Decrypts what [`SecretBox::seal`] made; `None` if it was made with another key or altered.
     pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < NONCE {

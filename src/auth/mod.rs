@@ -25,6 +25,7 @@
 //! decided in `policy`.
 
 mod credentials;
+pub mod encrypted;
 pub mod issuer;
 pub mod keys;
 pub mod login;

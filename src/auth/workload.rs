@@ -214,13 +214,41 @@ impl Workload {
         Ok(grant)
     }
 
+    /// The secrets among `names` the build may receive: encrypted `kind: secret` documents of
+    /// its configuration first (as in Drone), then the repository's, then its organisation's.
     async fn secrets_for(&self, a: &Assignment, names: &[String]) -> Result<Vec<(String, Secret)>> {
         let facts = SecretUse::of(&a.build, &a.repo.slug);
+        let mut out = Vec::new();
+        let documents = if names.is_empty() {
+            Vec::new()
+        } else {
+            crate::pipeline::parse(&a.config)
+                .map(|m| m.secrets)
+                .unwrap_or_default()
+        };
+        for doc in documents.iter().filter(|d| names.contains(&d.name)) {
+            if out.iter().any(|(n, _): &(String, Secret)| *n == doc.name) {
+                continue;
+            }
+            let Some((value, pull_requests)) =
+                crate::auth::encrypted::decrypt(&self.secrets, a.repo.id, &doc.data)
+            else {
+                continue;
+            };
+            if facts.event == Event::PullRequest && !pull_requests {
+                continue;
+            }
+            out.push((doc.name.clone(), Secret::new(value)));
+        }
+        let names: Vec<String> = names
+            .iter()
+            .filter(|n| !out.iter().any(|(o, _)| o == *n))
+            .cloned()
+            .collect();
         let found = self
             .store
-            .find_secrets_for(&a.repo.namespace, a.repo.id, names)
+            .find_secrets_for(&a.repo.namespace, a.repo.id, &names)
             .await?;
-        let mut out = Vec::with_capacity(found.len());
         for s in found {
             if !s.secret.allows(&facts) {
                 continue;

@@ -74,12 +74,24 @@ pub struct Warning {
     pub message: String,
 }
 
-/// Every `kind: pipeline` document of a file, in file order. Other kinds (`secret`,
-/// `signature`, `registry`, `cron`, `template`) are recognised and set aside.
+/// Every `kind: pipeline` document of a file, in file order, and its encrypted `kind: secret`
+/// documents. Other kinds (`signature`, `registry`, `cron`, `template`) are recognised and set
+/// aside.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
     pub pipelines: Vec<Pipeline>,
+    pub secrets: Vec<SecretDocument>,
     pub warnings: Vec<Warning>,
+}
+
+/// A `kind: secret` document holding a value encrypted for this repository
+/// (`POST /api/repos/{owner}/{name}/encrypt`): `name` and `data`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretDocument {
+    pub name: String,
+    /// The encrypted value, as the encrypt endpoint printed it.
+    pub data: String,
+    pub pos: Position,
 }
 
 /// Which kind of runner a pipeline needs.

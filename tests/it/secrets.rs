@@ -421,3 +421,43 @@ async fn rotating_the_server_key_keeps_every_secret_usable_and_the_audit_trail_v
     running.shutdown.cancel();
     let _ = running.done.await;
 }
+
+#[tokio::test]
+async fn an_encrypted_secret_in_the_pipeline_file_opens_only_for_its_own_repository() {
+    let app = TestApp::spawn().await;
+    let git = GitRepo::with_pipeline("kind: pipeline\ntype: exec\nsteps: []\n");
+    let other = GitRepo::with_pipeline("kind: pipeline\ntype: exec\nsteps: []\n");
+    app.activate("acme/api", &git).await;
+    app.activate("acme/web", &other).await;
+    let (status, encrypted) = app
+        .call(
+            Method::POST,
+            "/api/repos/acme/api/encrypt",
+            Some(json!({"data": TOKEN})),
+        )
+        .await;
+    assert_eq!(status, 200, "{encrypted}");
+    let text = encrypted["data"].as_str().expect("data").to_string();
+    assert!(!text.contains(TOKEN));
+    let pipeline = format!(
+        "kind: pipeline\ntype: exec\nclone: {{disable: true}}\nsteps:\n- name: use\n  environment:\n    TOKEN: {{from_secret: token}}\n  commands:\n  - printf '%s' \"$TOKEN\" | sha256sum\n  - echo \"token=$TOKEN\"\n---\nkind: secret\nname: token\ndata: {text}\n"
+    );
+    for (slug, repo) in [("acme/api", &git), ("acme/web", &other)] {
+        repo.commit(".drone.yml", &pipeline, "use an encrypted secret");
+        repo.push("main");
+        app.start_build(slug, "main").await;
+        let build = app.wait_for_build(slug, 1).await;
+        assert_eq!(build["status"], "success", "{build}");
+    }
+    let own = app.log_text("acme/api", 1, 1, 1).await;
+    assert!(own.contains(&sha256(TOKEN)), "{own}");
+    assert!(
+        own.contains("token=********") && !own.contains(TOKEN),
+        "{own}"
+    );
+    let elsewhere = app.log_text("acme/web", 1, 1, 1).await;
+    assert!(
+        elsewhere.contains("token=\n"),
+        "another repository cannot open it: {elsewhere}"
+    );
+}

@@ -64,6 +64,7 @@ pub fn router() -> Router<State> {
                 .patch(secrets::update)
                 .delete(secrets::delete),
         )
+        .route("/repos/{owner}/{name}/encrypt", post(secrets::encrypt))
         .route(
             "/secrets/{namespace}",
             get(secrets::org_list).post(secrets::org_create),

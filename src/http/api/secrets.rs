@@ -289,6 +289,34 @@ pub async fn delete(
     delete_in(&app, &principal, place, &secret).await
 }
 
+/// `POST .../encrypt`: `{"data", "allow_pull_request"}` -> `{"data"}`, text for a `kind:
+/// secret` document of this repository's `.drone.yml`.
+#[derive(Deserialize)]
+pub struct Plain {
+    data: String,
+    #[serde(default, alias = "pull_request")]
+    allow_pull_request: bool,
+}
+
+impl fmt::Debug for Plain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Plain(<redacted>)")
+    }
+}
+
+pub async fn encrypt(
+    AppState(app): AppState<State>,
+    principal: Principal,
+    Path((owner, name)): Path<(String, String)>,
+    Json(body): Json<Plain>,
+) -> Result<axum::Json<serde_json::Value>> {
+    let repo = repo_for(&app, &principal, &owner, &name, Action::SecretWrite, None).await?;
+    check_value(&body.data)?;
+    let text =
+        crate::auth::encrypted::encrypt(&app.secrets, repo.id, &body.data, body.allow_pull_request);
+    Ok(axum::Json(serde_json::json!({ "data": text })))
+}
+
 pub async fn org_list(
     AppState(app): AppState<State>,
     principal: Principal,
