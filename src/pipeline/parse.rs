@@ -63,7 +63,8 @@ pub fn parse(text: &str) -> Result<Manifest, Error> {
 }
 
 /// A `kind: secret` document: `name` and an encrypted `data`. One that reads from an external
-/// secret store (`get:`) is not supported and is set aside with a warning.
+/// secret store (`get:`) or lacks either is set aside, as Drone's own server sets aside what its
+/// configured secret providers do not handle.
 fn secret<'t>(
     root: Node<'t>,
     fields: Entries<'t>,
@@ -75,27 +76,14 @@ fn secret<'t>(
     };
     for e in fields.iter() {
         match e.key {
-            "kind" | "type" => {}
+            "kind" | "type" | "get" => {}
             "name" => doc.name = string(e.value, "name")?,
-            "data" => doc.data = string(e.value, "data")?,
-            "get" => {
-                cx.warn(
-                    e.key_pos,
-                    "secrets from an external store (`get:`) are not supported; document ignored"
-                        .into(),
-                );
-                return Ok(None);
-            }
+            // Older formats (a map of values) are set aside too.
+            "data" => doc.data = value::scalar(e.value).unwrap_or_default().to_owned(),
             _ => cx.unknown(e, "secret"),
         }
     }
-    if doc.name.is_empty() || doc.data.is_empty() {
-        return Err(Error::at(
-            root.pos(),
-            "a `kind: secret` document needs `name` and `data` (from `POST .../encrypt`)",
-        ));
-    }
-    Ok(Some(doc))
+    Ok((!doc.name.is_empty() && !doc.data.is_empty()).then_some(doc))
 }
 
 /// What reading a file gathers besides the pipelines: the warnings, and the globs already
