@@ -169,6 +169,17 @@ impl Scheduler {
     /// still be running (not finished, not cancelled); what else ends a build's credential
     /// (its lifetime, its trigger's token or user) belongs here too.
     pub async fn build_credential_valid(&self, build: BuildId) -> Result<bool> {
+        // A build this server's runner is running, not cancelled: no need to ask the store
+        // (the hot path of ID-token requests). Ending a build here drops it from the map.
+        let running_here = self
+            .cancels
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&build).map(|t| !t.is_cancelled()))
+            .unwrap_or(false);
+        if running_here {
+            return Ok(true);
+        }
         Ok(matches!(self.store.build_status(build).await?, Some(s) if !s.is_done()))
     }
 
@@ -231,11 +242,23 @@ impl Scheduler {
         };
         // Looked at after the token exists: a cancel before this point shows in the store.
         match self.store.build_status(build).await {
-            Ok(Some(status)) if status.is_done() => return,
-            Ok(None) => return,
+            Ok(Some(status)) if status.is_done() => {
+                self.forget_cancel(build);
+                return;
+            }
+            Ok(None) => {
+                self.forget_cancel(build);
+                return;
+            }
             _ => {}
         }
         token.cancelled().await;
+    }
+
+    fn forget_cancel(&self, build: BuildId) {
+        if let Ok(mut map) = self.cancels.lock() {
+            map.remove(&build);
+        }
     }
 
     /// After a restart: the stages this server's runner held end `error` ("server restarted").
