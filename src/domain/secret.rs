@@ -12,8 +12,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Secret {
     pub id: i64,
-    /// The repository's owner (organisation secrets) or the repository's owner too (repository
-    /// secrets, which also carry `repo_id`).
+    /// The owner the secret belongs to (for a repository secret: its repository's owner).
     pub namespace: String,
     /// 0 for an organisation secret.
     #[serde(skip_serializing_if = "is_org")]
