@@ -1,11 +1,13 @@
 //! The command line: `hangar server | migrate | lint | repo | build | token | login | logout |
-//! user | policy | audit | bench`. Client commands (`repo`, `build`, `token`) call a running
-//! server's API with `HANGAR_TOKEN` or the login `hangar login` kept; `migrate`, `lint`, `user`,
-//! `policy` and `audit verify` work without a server.
+//! secret | user | scim | policy | audit | bench`. Client commands (`repo`, `build`, `token`,
+//! `audit tail|export`) call a running server's API with `HANGAR_TOKEN` or the login
+//! `hangar login` kept; `migrate`, `lint`, `secret`, `user`, `scim`, `policy` and
+//! `audit verify` work without a server.
 
 mod audit;
 mod login;
 mod scim;
+mod secret;
 mod token;
 
 use crate::client::Client;
@@ -71,6 +73,9 @@ pub enum Command {
     },
     /// Forget the kept login, revoking it at its server.
     Logout,
+    /// Secrets at rest: `rotate-key` (opens the database, like `migrate`; servers stopped).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
     /// Local users of the embedded OpenID provider (opens the database, like `migrate`).
     #[command(subcommand)]
     User(crate::auth::issuer::cli::UserCommand),
@@ -213,6 +218,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(cmd) => token::run(cmd).await,
         Command::Login { server, scopes } => login::login(&server, &scopes).await,
         Command::Logout => login::logout().await,
+        Command::Secret(cmd) => {
+            let config = Config::from_env(cli.config.as_deref())?.config;
+            secret::run(cmd, &config).await
+        }
         Command::User(cmd) => {
             let config = Config::from_env(cli.config.as_deref())?.config;
             crate::auth::issuer::cli::run(&config, cmd).await

@@ -3,11 +3,12 @@
 //! and the clean-up of stages a restart interrupted. The in-process runner reaches it through
 //! [`LocalLink`]; remote runners will reach the same methods over HTTP.
 
+use crate::auth::workload::Workload;
 use crate::clock::SharedClock;
 use crate::domain::{Actor, Build, BuildId, RepoId, Status, Step, StepId};
 use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
-use crate::runner::{Assignment, Link, StageResult, StepUpdate};
+use crate::runner::{Assignment, Link, StageResult, StepAsk, StepGrant, StepUpdate};
 use crate::store::{ClaimFilter, LogChunk, NewStep, StepReport, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ pub struct Scheduler {
     store: Store,
     clock: SharedClock,
     live: Arc<Live>,
+    workload: Arc<Workload>,
     work: Notify,
     cancels: Mutex<HashMap<BuildId, CancellationToken>>,
     /// When each running step started, for the step duration histogram.
@@ -30,11 +32,17 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Store, clock: SharedClock, live: Arc<Live>) -> Scheduler {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        live: Arc<Live>,
+        workload: Arc<Workload>,
+    ) -> Scheduler {
         Scheduler {
             store,
             clock,
             live,
+            workload,
             work: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
             steps_started: Mutex::new(HashMap::new()),
@@ -156,7 +164,39 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Whether a build's credential still holds: the one question asked before a step receives
+    /// secrets or an ID-token grant, and before each ID token is issued. Today the build must
+    /// still be running (not finished, not cancelled); what else ends a build's credential
+    /// (its lifetime, its trigger's token or user) belongs here too.
+    pub async fn build_credential_valid(&self, build: BuildId) -> Result<bool> {
+        // A build this server's runner is running, not cancelled: no need to ask the store
+        // (the hot path of ID-token requests). Ending a build here drops it from the map.
+        let running_here = self
+            .cancels
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&build).map(|t| !t.is_cancelled()))
+            .unwrap_or(false);
+        if running_here {
+            return Ok(true);
+        }
+        Ok(matches!(self.store.build_status(build).await?, Some(s) if !s.is_done()))
+    }
+
+    /// The secrets and ID-token grant of a step about to start.
+    pub async fn step_credentials(&self, a: &Assignment, ask: StepAsk) -> Result<StepGrant> {
+        if !self.build_credential_valid(a.build.id).await? {
+            return Err(Error::Forbidden(
+                "the build has ended: it receives no more secrets or ID tokens".into(),
+            ));
+        }
+        self.workload
+            .step_credentials(a, &ask, self.clock.now_ms())
+            .await
+    }
+
     fn build_finished(&self, build: &Build) {
+        self.workload.forget_build(build.id);
         metrics::counter!("hangar_builds_finished_total", "status" => build.status.as_str())
             .increment(1);
         if build.finished > 0 && build.started > 0 {
@@ -189,6 +229,7 @@ impl Scheduler {
             .cancel_build(build, slug, actor, reason, self.clock.now_ms())
             .await?;
         if cancelled.is_some() {
+            self.workload.forget_build(build);
             let token = self
                 .cancels
                 .lock()
@@ -214,11 +255,23 @@ impl Scheduler {
         };
         // Looked at after the token exists: a cancel before this point shows in the store.
         match self.store.build_status(build).await {
-            Ok(Some(status)) if status.is_done() => return,
-            Ok(None) => return,
+            Ok(Some(status)) if status.is_done() => {
+                self.forget_cancel(build);
+                return;
+            }
+            Ok(None) => {
+                self.forget_cancel(build);
+                return;
+            }
             _ => {}
         }
         token.cancelled().await;
+    }
+
+    fn forget_cancel(&self, build: BuildId) {
+        if let Ok(mut map) = self.cancels.lock() {
+            map.remove(&build);
+        }
     }
 
     /// After a restart: the stages this server's runner held end `error` ("server restarted").
@@ -277,6 +330,10 @@ impl Link for LocalLink {
 
     async fn finish_stage(&self, stage: &Assignment, result: StageResult) -> Result<()> {
         self.0.finish_stage(stage, result).await
+    }
+
+    async fn step_credentials(&self, stage: &Assignment, ask: StepAsk) -> Result<StepGrant> {
+        self.0.step_credentials(stage, ask).await
     }
 
     async fn cancelled(&self, build: BuildId) {

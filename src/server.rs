@@ -93,7 +93,17 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         .await?;
 
     let live = Arc::new(Live::default());
-    let scheduler = Arc::new(Scheduler::new(store.clone(), clock.clone(), live.clone()));
+    let workload = Arc::new(crate::auth::workload::Workload::new(
+        store.clone(),
+        secrets.clone(),
+        &config.server_url,
+    ));
+    let scheduler = Arc::new(Scheduler::new(
+        store.clone(),
+        clock.clone(),
+        live.clone(),
+        workload.clone(),
+    ));
     let runner_name = format!("{}-local", hostname());
     let recovered = scheduler.recover(&runner_name).await?;
     if recovered > 0 {
@@ -173,6 +183,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         metrics: metrics_handle(),
         issuer,
         secrets,
+        workload,
         login,
         sessions,
     });

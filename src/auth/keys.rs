@@ -16,6 +16,8 @@ pub struct SecretBox {
     cipher: Aes256Gcm,
     /// A separate key for MACs (audit checkpoints), derived from the same secret.
     mac_key: [u8; 32],
+    /// A short public name of the key (recorded beside what it sealed).
+    key_id: String,
 }
 
 impl fmt::Debug for SecretBox {
@@ -79,10 +81,32 @@ impl SecretBox {
         let mut derive = sha2::Sha256::new();
         derive.update(b"hangar mac key v1");
         derive.update(key);
+        let mut name = sha2::Sha256::new();
+        name.update(b"hangar key id v1");
+        name.update(key);
         Ok(SecretBox {
             cipher,
             mac_key: derive.finalize().into(),
+            key_id: hex::encode(&name.finalize()[..8]),
         })
+    }
+
+    /// The key's id: 16 hex digits derived from the key, safe to store and show.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// A new random key, as the 64 hex digits a key file holds.
+    pub fn new_key_text() -> String {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        hex::encode(key)
+    }
+
+    /// Writes a new key file at `path` (mode 0600), replacing a stale one left there.
+    pub fn write_key_file(path: &Path, key_text: &str) -> anyhow::Result<()> {
+        let _ = std::fs::remove_file(path);
+        write_private(path, key_text)
     }
 
     /// Encrypts `plain`: a fresh random nonce, then the ciphertext with its tag.
@@ -122,6 +146,40 @@ impl SecretBox {
         };
         mac.update(data);
         mac.verify_slice(&sig).is_ok()
+    }
+
+    /// Like [`SecretBox::seal`], bound to `context`: it opens only with the same context (a
+    /// value encrypted for one repository does not open for another).
+    pub fn seal_bound(&self, plain: &[u8], context: &[u8]) -> Vec<u8> {
+        use aes_gcm::aead::Payload;
+        let mut nonce = [0u8; NONCE];
+        rand::rng().fill_bytes(&mut nonce);
+        let payload = Payload {
+            msg: plain,
+            aad: context,
+        };
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`SecretBox::seal_bound`] made with the same `context`.
+    pub fn open_bound(&self, sealed: &[u8], context: &[u8]) -> Option<Vec<u8>> {
+        use aes_gcm::aead::Payload;
+        if sealed.len() < NONCE {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        let payload = Payload {
+            msg: body,
+            aad: context,
+        };
+        self.cipher.decrypt(Nonce::from_slice(nonce), payload).ok()
     }
 
     /// Decrypts what [`SecretBox::seal`] made; `None` if it was made with another key or altered.

@@ -20,12 +20,14 @@
 //! Also here: `login/`, logging in through an OpenID provider or GitHub; `session.rs`, the
 //! browser sessions a login makes, and their revalidation; `issuer/`, Hangar's own OpenID
 //! provider for local users; `oauth/`, the `/oauth` grants that hand out short-lived API access
-//! tokens (client credentials for service accounts, the device grant behind `hangar login`).
+//! tokens (client credentials for service accounts, the device grant behind `hangar login`);
+//! `workload.rs`, builds' ID tokens and the secrets a step receives.
 //!
 //! What does not live here: HTTP header parsing (`http::auth`). What a principal may do is
 //! decided in `policy`.
 
 mod credentials;
+pub mod encrypted;
 pub mod issuer;
 pub mod keys;
 pub mod login;
@@ -35,6 +37,7 @@ pub mod principal;
 pub mod session;
 pub mod token;
 mod usage;
+pub mod workload;
 
 pub use credentials::{DRONE_TOKEN_NAME, Issued, TokenRequest, check_login};
 

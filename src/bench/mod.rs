@@ -11,6 +11,7 @@ mod scenarios;
 mod scim;
 mod target;
 mod user_api;
+mod workload;
 
 use std::process::ExitCode;
 
@@ -74,6 +75,16 @@ pub enum Bench {
         #[arg(long, default_value_t = 50)]
         revocations: usize,
     },
+    /// A running step's grant asks for ID tokens: p50 and p99 of one request.
+    IdToken {
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+    },
+    /// A step with 50 secrets in scope prints a large log: throughput with masking.
+    Masking {
+        #[arg(long, default_value_t = 300)]
+        megabytes: u64,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -97,6 +108,8 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Authz => authz::run()?,
         Bench::Scim { users } => scim::run(users).await?,
         Bench::Revoke { revocations } => revoke::run(revocations).await?,
+        Bench::IdToken { requests } => workload::id_token(requests).await?,
+        Bench::Masking { megabytes } => workload::masking(megabytes).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -110,6 +123,8 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             audit::run(200_000).await?;
             scim::run(1000).await?;
             revoke::run(50).await?;
+            workload::id_token(2000).await?;
+            workload::masking(300).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -186,6 +186,13 @@ pub enum AuditAction {
     ScimTokenCreated,
     /// A SCIM bearer token was revoked.
     ScimTokenRevoked,
+    /// A repository or organisation secret was created (never with its value).
+    SecretCreated,
+    /// A secret's value or limits changed.
+    SecretUpdated,
+    SecretDeleted,
+    /// Everything sealed was sealed again under a new server key.
+    SecretKeyRotated,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -266,6 +273,10 @@ impl AuditAction {
             AuditAction::ScimGroupChanged => "scim.group_changed",
             AuditAction::ScimTokenCreated => "scim.token_created",
             AuditAction::ScimTokenRevoked => "scim.token_revoked",
+            AuditAction::SecretCreated => "secret.created",
+            AuditAction::SecretUpdated => "secret.updated",
+            AuditAction::SecretDeleted => "secret.deleted",
+            AuditAction::SecretKeyRotated => "secret.key_rotated",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The nouns of Hangar and their rules: repositories, builds, stages, steps, statuses, events,
-//! users, tokens and audit events. Plain data and pure functions only: no I/O, no HTTP, no SQL.
+//! users, tokens, secrets and audit events. Plain data and pure functions only: no I/O, no HTTP, no SQL.
 
 pub mod audit;
 pub mod build;
@@ -7,6 +7,7 @@ pub mod identity;
 pub mod ids;
 pub mod log;
 pub mod repo;
+pub mod secret;
 pub mod status;
 pub mod token;
 pub mod user;
@@ -16,6 +17,7 @@ pub use build::{Build, Event, Stage, Step};
 pub use identity::{BuildActor, Ending, TriggerPolicy};
 pub use ids::{BuildId, RepoId, SessionId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};
+pub use secret::{Secret, SecretUse};
 pub use status::Status;
 pub use token::{Token, TokenKind};
 pub use user::User;

@@ -16,6 +16,7 @@ mod oidc;
 mod page;
 mod scim;
 mod trace;
+mod workload;
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -47,6 +48,8 @@ pub struct App {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Seals secrets at rest (refresh tokens, signing keys).
     pub secrets: crate::auth::keys::SecretBox,
+    /// Builds' ID tokens and the discovery of their issuer (the server URL).
+    pub workload: Arc<crate::auth::workload::Workload>,
     /// The embedded OpenID provider (`/oidc`).
     pub issuer: crate::auth::issuer::Issuer,
     /// Login providers and login transactions.
@@ -79,6 +82,7 @@ pub fn router(app: State) -> Router {
         .merge(public)
         .merge(oidc::router())
         .merge(oauth::router())
+        .merge(workload::router())
         .merge(browser)
         .nest(
             "/api",

@@ -26,6 +26,7 @@ mod tree;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use condition::check_pattern;
 pub use lint::{lint, lint_all};
 pub use parse::parse;
 pub use plan::{Plan, PlanPipeline, PlanStep, TopologicalError, plan, topological_order};
@@ -73,12 +74,24 @@ pub struct Warning {
     pub message: String,
 }
 
-/// Every `kind: pipeline` document of a file, in file order. Other kinds (`secret`,
-/// `signature`, `registry`, `cron`, `template`) are recognised and set aside.
+/// Every `kind: pipeline` document of a file, in file order, and its encrypted `kind: secret`
+/// documents. Other kinds (`signature`, `registry`, `cron`, `template`) are recognised and set
+/// aside.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Manifest {
     pub pipelines: Vec<Pipeline>,
+    pub secrets: Vec<SecretDocument>,
     pub warnings: Vec<Warning>,
+}
+
+/// A `kind: secret` document holding a value encrypted for this repository
+/// (`POST /api/repos/{owner}/{name}/encrypt`): `name` and `data`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretDocument {
+    pub name: String,
+    /// The encrypted value, as the encrypt endpoint printed it.
+    pub data: String,
+    pub pos: Position,
 }
 
 /// Which kind of runner a pipeline needs.
@@ -258,6 +271,9 @@ pub struct Step {
     /// `settings:` of a plugin step, each encoded as Drone passes it in `PLUGIN_<KEY>`: text as
     /// is, a list of scalars joined with commas, anything else as JSON.
     pub settings: BTreeMap<String, EnvValue>,
+    /// `id_tokens:`: variables to receive a workload ID token, each with its audience
+    /// (`VAULT_TOKEN: {aud: https://vault.example}`).
+    pub id_tokens: BTreeMap<String, String>,
     /// `privileged: true` (also listed in the pipeline's `trusted_only`).
     pub privileged: bool,
     pub user: String,

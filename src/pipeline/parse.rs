@@ -11,7 +11,8 @@ mod value;
 use super::condition::{check_pattern, is_literal};
 use super::tree::{self, Entries, Entry, Items, Node, Value};
 use super::{
-    CloneSettings, Error, Manifest, Pipeline, PipelineType, Platform, Position, Warning, Workspace,
+    CloneSettings, Error, Manifest, Pipeline, PipelineType, Platform, Position, SecretDocument,
+    Warning, Workspace,
 };
 use value::{boolean, count, entries, plain_map, string, strings, strings_at, text};
 
@@ -23,6 +24,7 @@ pub fn parse(text: &str) -> Result<Manifest, Error> {
     let tree = tree::documents(text)?;
     let mut cx = Context::default();
     let mut pipelines = Vec::new();
+    let mut secrets = Vec::new();
     for root in tree.documents() {
         let Value::Map(fields) = root.value() else {
             return Err(Error::at(
@@ -37,7 +39,8 @@ pub fn parse(text: &str) -> Result<Manifest, Error> {
             "pipeline" => pipelines.push(pipeline(root, fields, &mut cx)?),
             // Read by other parts of Drone (secrets, signatures, registries, cron jobs) or by
             // its template converter; nothing here for a stage.
-            "secret" | "signature" | "registry" | "cron" => {}
+            "secret" => secrets.extend(secret(root, fields, &mut cx)?),
+            "signature" | "registry" | "cron" => {}
             "template" => cx.warn(
                 kind.value.pos(),
                 "`kind: template` documents are not supported; document ignored".into(),
@@ -54,8 +57,33 @@ pub fn parse(text: &str) -> Result<Manifest, Error> {
     }
     Ok(Manifest {
         pipelines,
+        secrets,
         warnings: cx.warnings,
     })
+}
+
+/// A `kind: secret` document: `name` and an encrypted `data`. One that reads from an external
+/// secret store (`get:`) or lacks either is set aside, as Drone's own server sets aside what its
+/// configured secret providers do not handle.
+fn secret<'t>(
+    root: Node<'t>,
+    fields: Entries<'t>,
+    cx: &mut Context<'t>,
+) -> Result<Option<SecretDocument>, Error> {
+    let mut doc = SecretDocument {
+        pos: root.pos(),
+        ..SecretDocument::default()
+    };
+    for e in fields.iter() {
+        match e.key {
+            "kind" | "type" | "get" => {}
+            "name" => doc.name = string(e.value, "name")?,
+            // Older formats (a map of values) are set aside too.
+            "data" => doc.data = value::scalar(e.value).unwrap_or_default().to_owned(),
+            _ => cx.unknown(e, "secret"),
+        }
+    }
+    Ok((!doc.name.is_empty() && !doc.data.is_empty()).then_some(doc))
 }
 
 /// What reading a file gathers besides the pipelines: the warnings, and the globs already

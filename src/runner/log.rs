@@ -2,7 +2,9 @@
 //! sent when it holds 1 MiB or its first line is 100 ms old, so live logs stay live and a fast
 //! writer costs one database row per megabyte. Past the per-step limit, one marker line says
 //! the log was cut and the rest is read and dropped (so the step never blocks on a full pipe).
+//! Secret values are masked (`mask.rs`) before the output is cut into lines.
 
+use super::mask::Masker;
 use crate::domain::log::encode_line;
 use crate::store::LogChunk;
 use std::time::{Duration, Instant};
@@ -30,6 +32,8 @@ pub struct LogBuffer {
     kept: u64,
     /// Bytes the step wrote past the limit and that were dropped.
     pub dropped: u64,
+    mask: Option<Masker>,
+    masked: Vec<u8>,
 }
 
 impl LogBuffer {
@@ -47,11 +51,31 @@ impl LogBuffer {
             next_seq: 1,
             kept: 0,
             dropped: 0,
+            mask: None,
+            masked: Vec::new(),
         }
     }
 
+    /// Masks the values `mask` knows in everything fed from now on.
+    pub fn with_mask(mut self, mask: Option<Masker>) -> LogBuffer {
+        self.mask = mask;
+        self
+    }
+
     /// Takes bytes as they arrive; complete lines go into the current chunk.
-    pub fn feed(&mut self, mut bytes: &[u8], now: Instant) {
+    pub fn feed(&mut self, bytes: &[u8], now: Instant) {
+        let Some(mask) = self.mask.as_mut() else {
+            self.feed_lines(bytes, now);
+            return;
+        };
+        let mut masked = std::mem::take(&mut self.masked);
+        masked.clear();
+        mask.feed(bytes, &mut masked);
+        self.feed_lines(&masked, now);
+        self.masked = masked;
+    }
+
+    fn feed_lines(&mut self, mut bytes: &[u8], now: Instant) {
         while let Some(nl) = memchr(b'\n', bytes) {
             let (line, rest) = bytes.split_at(nl + 1);
             if self.partial.is_empty() {
@@ -73,6 +97,11 @@ impl LogBuffer {
 
     /// Ends the output: a last line without a newline becomes a line.
     pub fn finish(&mut self, now: Instant) {
+        if let Some(mut mask) = self.mask.take() {
+            let mut rest = Vec::new();
+            mask.finish(&mut rest);
+            self.feed_lines(&rest, now);
+        }
         if !self.partial.is_empty() {
             let whole = std::mem::take(&mut self.partial);
             self.push_line(&whole, now);
@@ -265,6 +294,18 @@ mod tests {
         assert!(got[1].contains("10 bytes"));
         assert_eq!(got.len(), 2);
         assert_eq!(buf.dropped, 11 + 5);
+    }
+
+    #[test]
+    fn a_secret_split_across_reads_and_lines_never_reaches_a_chunk() {
+        let t = Instant::now();
+        let mut buf = LogBuffer::new(t, 1 << 20).with_mask(Masker::new(["pa55\nw0rd"]));
+        buf.feed(b"one pa5", t);
+        buf.feed(b"5\nw0", t);
+        buf.feed(b"rd two\nlast pa55", t);
+        buf.finish(t);
+        let chunk = buf.take().expect("chunk");
+        assert_eq!(lines(&chunk), vec!["one ******** two\n", "last ********"]);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! scheduler directly; a remote runner's link speaks the same calls over HTTP. So there is one
 //! runner code path. `process.rs` is the only place that starts processes.
 
+mod credentials;
 pub mod env;
 pub mod log;
+pub mod mask;
 pub mod process;
 mod script;
 mod stage;
@@ -40,6 +42,38 @@ pub struct StepUpdate {
     pub status: Status,
     pub exit_code: i64,
     pub error: String,
+}
+
+/// What a step about to start asks the server for: the secrets its `from_secret` values name,
+/// and the ID tokens its `id_tokens:` declare (variable name, audience).
+#[derive(Debug, Clone, Default)]
+pub struct StepAsk {
+    pub step: StepId,
+    pub name: String,
+    pub secrets: Vec<String>,
+    pub id_tokens: Vec<(String, String)>,
+}
+
+/// What the server hands a step: the secrets it may have (by secret name), the URL and bearer
+/// to ask for ID tokens (`HANGAR_ID_TOKEN_REQUEST_*`; absent when the build may get none), and
+/// the declared ID tokens (by variable name). `Debug` shows no value.
+#[derive(Debug, Clone, Default)]
+pub struct StepGrant {
+    pub secrets: Vec<(String, crate::config::Secret)>,
+    pub request: Option<(String, crate::config::Secret)>,
+    pub id_tokens: Vec<(String, crate::config::Secret)>,
+}
+
+impl StepGrant {
+    /// Every value the step receives that its log must never show.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        self.secrets
+            .iter()
+            .map(|(_, s)| s)
+            .chain(self.request.iter().map(|(_, s)| s))
+            .chain(self.id_tokens.iter().map(|(_, s)| s))
+            .map(|s| s.expose())
+    }
 }
 
 /// How a stage ended, as its runner saw it.
@@ -82,6 +116,13 @@ pub trait Link: Send + Sync + 'static {
         stage: &Assignment,
         result: StageResult,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The secrets and ID-token grant of a step about to start; an error when the build may no
+    /// longer receive any (its credential has ended).
+    fn step_credentials(
+        &self,
+        stage: &Assignment,
+        ask: StepAsk,
+    ) -> impl Future<Output = Result<StepGrant>> + Send;
     /// Resolves when the build is cancelled or the lease is lost: the runner must stop.
     fn cancelled(&self, build: BuildId) -> impl Future<Output = ()> + Send;
 }

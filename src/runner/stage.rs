@@ -6,8 +6,11 @@
 //! skipped. Cancellation and the repository timeout stop the running steps (SIGTERM, grace,
 //! SIGKILL) and skip the rest.
 
+use super::credentials::{Revealed, add_credentials};
 use super::workspace::Workspace;
-use super::{Assignment, Link, Settings, StageResult, StepUpdate, env, log, process, script};
+use super::{
+    Assignment, Link, Settings, StageResult, StepAsk, StepUpdate, env, log, process, script,
+};
 use crate::domain::{Status, Step};
 use crate::pipeline::{self, EnvValue, Failure, MatchContext, Pipeline};
 use crate::store::NewStep;
@@ -19,12 +22,16 @@ use tokio_util::sync::CancellationToken;
 
 /// A step as the runner will run it.
 #[derive(Debug, Clone)]
-struct Planned {
+pub(super) struct Planned {
     number: i64,
     name: String,
     script: String,
     shell: String,
     env: Vec<(String, String)>,
+    /// Variables set from secrets: (variable, secret name).
+    pub(super) secrets: Vec<(String, String)>,
+    /// Declared ID tokens: (variable, audience).
+    id_tokens: Vec<(String, String)>,
     depends_on: Vec<String>,
     detach: bool,
     errignore: bool,
@@ -119,6 +126,8 @@ fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Plan
             script: script::clone(a.repo.clone_url(), &a.build, pipeline.clone.depth),
             shell: String::new(),
             env: Vec::new(),
+            secrets: Vec::new(),
+            id_tokens: Vec::new(),
             depends_on: Vec::new(),
             detach: false,
             errignore: false,
@@ -138,24 +147,27 @@ fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Plan
         if !step.when.matches_when(&ctx) {
             continue;
         }
-        let env = step
-            .environment
-            .iter()
-            .map(|(k, v)| {
-                let value = match v {
-                    EnvValue::Text(t) => t.clone(),
-                    // Secrets are resolved by the secrets store; none is configured yet.
-                    EnvValue::FromSecret(_) => String::new(),
-                };
-                (k.clone(), value)
-            })
-            .collect();
+        let mut env = Vec::new();
+        let mut secrets = Vec::new();
+        for (k, v) in &step.environment {
+            match v {
+                EnvValue::Text(t) => env.push((k.clone(), t.clone())),
+                // Asked for when the step starts (and only then).
+                EnvValue::FromSecret(name) => secrets.push((k.clone(), name.clone())),
+            }
+        }
         plan.push(Planned {
             number: plan.len() as i64 + 1,
             name: step.name.clone(),
             script: script::commands(&step.commands),
             shell: step.shell.clone(),
             env,
+            secrets,
+            id_tokens: step
+                .id_tokens
+                .iter()
+                .map(|(k, aud)| (k.clone(), aud.clone()))
+                .collect(),
             depends_on,
             detach: step.detach,
             errignore: step.failure == Failure::Ignore,
@@ -202,6 +214,7 @@ async fn run_steps<L: Link>(
         .collect();
     let mut state = vec![State::Waiting; plan.len()];
     let stop_all = CancellationToken::new();
+    let revealed = Revealed::default();
     let mut detached: Vec<CancellationToken> = Vec::new();
     let mut running = FuturesUnordered::new();
     let timeout = Duration::from_secs(u64::try_from(a.repo.timeout.max(1)).unwrap_or(60) * 60);
@@ -265,6 +278,7 @@ async fn run_steps<L: Link>(
                     failed_steps,
                     token,
                     i,
+                    &revealed,
                 ));
             }
         }
@@ -386,6 +400,7 @@ async fn run_step<L: Link>(
     failed_steps: Vec<String>,
     stop: CancellationToken,
     index: usize,
+    revealed: &Revealed,
 ) -> (usize, Status) {
     let (status, exit_code, error) = run_process(
         link,
@@ -397,6 +412,7 @@ async fn run_step<L: Link>(
         ws,
         &failed_steps,
         &stop,
+        revealed,
     )
     .await;
     report(link, a, record, status, exit_code, &error).await;
@@ -414,6 +430,7 @@ async fn run_process<L: Link>(
     ws: &Workspace,
     failed_steps: &[String],
     stop: &CancellationToken,
+    revealed: &Revealed,
 ) -> (Status, i64, String) {
     let script_path = match ws.write_script(planned.number, &planned.script).await {
         Ok(p) => p,
@@ -425,7 +442,25 @@ async fn run_process<L: Link>(
             );
         }
     };
-    let env = environment(settings, a, pipeline, planned, ws, failed_steps);
+    let ask = StepAsk {
+        step: record.id,
+        name: planned.name.clone(),
+        secrets: planned.secrets.iter().map(|(_, n)| n.clone()).collect(),
+        id_tokens: planned.id_tokens.clone(),
+    };
+    let grant = match link.step_credentials(a, ask).await {
+        Ok(grant) => grant,
+        Err(e) => {
+            return (
+                Status::Error,
+                0,
+                format!("the step received no credentials: {e}"),
+            );
+        }
+    };
+    let mask = revealed.masker(&grant);
+    let mut env = environment(settings, a, pipeline, planned, ws, failed_steps);
+    add_credentials(&mut env, planned, &grant);
     let (program, args) = script::invocation(&planned.shell, &script_path.to_string_lossy());
     let started = Instant::now();
     let spawned = process::spawn_step(&process::Spec {
@@ -450,7 +485,7 @@ async fn run_process<L: Link>(
     let (tx, mut rx) = mpsc::channel(4);
     let pump = tokio::spawn(log::pump(
         proc.output,
-        log::LogBuffer::new(started, settings.log_limit),
+        log::LogBuffer::new(started, settings.log_limit).with_mask(mask),
         tx,
     ));
     let upload = async {

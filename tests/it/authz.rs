@@ -322,3 +322,60 @@ async fn a_server_with_a_broken_policy_file_does_not_start_and_says_where() {
     assert!(err.contains(&format!("{}:3:", policy.display())), "{err}");
     assert!(err.contains("visibilty"), "{err}");
 }
+
+#[tokio::test]
+async fn developers_list_secrets_maintainers_write_them_and_viewers_do_neither() {
+    let app = spawn().await;
+    activate(&app, "acme/api", "private", "/nonexistent").await;
+    let dev = user_with_token(&app, "dev1", &["developers"]).await;
+    let maintainer = user_with_token(&app, "maint1", &["maintainers"]).await;
+    let viewer = user_with_token(&app, "view1", &["readers"]).await;
+    let secret = json!({"name": "token", "data": "v4lue-never-shown"});
+    let repo_path = "/api/repos/acme/api/secrets";
+    let (status, _) = app
+        .call_as(Some(&dev), Method::POST, repo_path, Some(secret.clone()))
+        .await;
+    assert_eq!(status, 403, "a developer may not write secrets");
+    let (status, body) = app
+        .call_as(
+            Some(&maintainer),
+            Method::POST,
+            repo_path,
+            Some(secret.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .call_as(
+            Some(&maintainer),
+            Method::POST,
+            "/api/secrets/acme",
+            Some(secret),
+        )
+        .await;
+    assert_eq!(
+        status, 200,
+        "a maintainer of acme/* writes acme's secrets: {body}"
+    );
+    let (status, list) = app.call_as(Some(&dev), Method::GET, repo_path, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list[0]["name"], "token");
+    let (status, _) = app
+        .call_as(Some(&viewer), Method::GET, repo_path, None)
+        .await;
+    assert_eq!(
+        status, 403,
+        "a viewer may read the repository but not its secrets"
+    );
+    let (status, _) = app
+        .call_as(
+            Some(&dev),
+            Method::POST,
+            "/api/secrets/other",
+            Some(json!({"name": "x", "data": "y"})),
+        )
+        .await;
+    assert_eq!(status, 404, "another owner's secrets are not even visible");
+    let (status, _) = app.call_as(None, Method::GET, repo_path, None).await;
+    assert_eq!(status, 401);
+}

@@ -1432,3 +1432,138 @@ async fn execute(db: &Fixture, sql: &str, n: i64, text: &str) {
         }
     }
 }
+
+story!(story_secrets =>
+    sqlite_secrets_are_kept_sealed_per_scope_and_resealed_all_at_once,
+    postgres_secrets_are_kept_sealed_per_scope_and_resealed_all_at_once);
+
+async fn story_secrets(db: &Store) {
+    use hangar::store::{NewSecret, Rekey, SecretPatch, SecretScope};
+    let actor = Actor::system();
+    let new = |repo: i64, name: &str, sealed: &[u8]| NewSecret {
+        namespace: "acme".into(),
+        repo_id: RepoId(repo),
+        name: name.into(),
+        sealed: sealed.to_vec(),
+        key_id: "k1".into(),
+        pull_request: false,
+        pull_request_push: false,
+        branches: vec!["main".into()],
+        targets: Vec::new(),
+    };
+    let org = SecretScope {
+        namespace: "acme",
+        repo: RepoId(0),
+        label: "acme",
+    };
+    let repo = SecretScope {
+        namespace: "acme",
+        repo: RepoId(5),
+        label: "acme/api",
+    };
+    db.create_secret(&new(0, "shared", b"org-shared"), "acme", &actor, NOW)
+        .await
+        .expect("an org secret");
+    db.create_secret(&new(0, "token", b"org-token"), "acme", &actor, NOW)
+        .await
+        .expect("an org secret");
+    db.create_secret(&new(5, "token", b"repo-token"), "acme/api", &actor, NOW)
+        .await
+        .expect("a repo secret of the same name");
+    let again = db
+        .create_secret(&new(5, "token", b"x"), "acme/api", &actor, NOW)
+        .await;
+    assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+    assert_eq!(db.list_secrets(&org).await.expect("list").len(), 2);
+    assert_eq!(db.list_secrets(&repo).await.expect("list").len(), 1);
+
+    // The repository's own secret wins over its organisation's of the same name.
+    let names = ["token".to_string(), "shared".into(), "missing".into()];
+    let found = db
+        .find_secrets_for("acme", RepoId(5), &names)
+        .await
+        .expect("found");
+    let got: BTreeMap<&str, &[u8]> = found
+        .iter()
+        .map(|s| (s.secret.name.as_str(), s.sealed.as_slice()))
+        .collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got["token"], b"repo-token");
+    assert_eq!(got["shared"], b"org-shared");
+
+    let patch = SecretPatch {
+        pull_request: Some(true),
+        targets: Some(vec!["production".into()]),
+        ..SecretPatch::default()
+    };
+    let changed = db
+        .update_secret(&repo, "token", &patch, &actor, NOW + 1)
+        .await
+        .expect("update")
+        .expect("it exists");
+    assert!(changed.pull_request);
+    assert_eq!(changed.branches, ["main"]);
+    assert_eq!(changed.targets, ["production"]);
+    assert!(
+        db.update_secret(&repo, "nope", &patch, &actor, NOW)
+            .await
+            .expect("update")
+            .is_none()
+    );
+
+    // Re-sealing changes every sealed value in one go; one that does not open changes nothing.
+    let reverse = |b: &[u8]| Some(b.iter().rev().copied().collect::<Vec<u8>>());
+    let resign = |_: i64, _: &str, _: i64, s: &str| Some(s.to_string());
+    let rekey = Rekey {
+        reseal: &reverse,
+        resign: &resign,
+        new_key_id: "k2",
+    };
+    assert!(
+        db.reseal_all(&rekey, &actor, NOW + 2)
+            .await
+            .expect("resealed")
+            >= 3
+    );
+    let found = db
+        .find_secrets_for("acme", RepoId(5), &names)
+        .await
+        .expect("found");
+    assert!(found.iter().all(|s| s.key_id == "k2"));
+    let token = found
+        .iter()
+        .find(|s| s.secret.name == "token")
+        .expect("token");
+    assert_eq!(token.sealed, b"nekot-oper");
+    let refuse = |_: &[u8]| None;
+    let failing = Rekey {
+        reseal: &refuse,
+        resign: &resign,
+        new_key_id: "k3",
+    };
+    assert!(db.reseal_all(&failing, &actor, NOW + 3).await.is_err());
+    let after = db
+        .find_secrets_for("acme", RepoId(5), &names)
+        .await
+        .expect("found");
+    assert!(after.iter().all(|s| s.key_id == "k2"));
+
+    assert!(
+        db.delete_secret(&repo, "token", &actor, NOW)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !db.delete_secret(&repo, "token", &actor, NOW)
+            .await
+            .expect("delete")
+    );
+    let found = db
+        .find_secrets_for("acme", RepoId(5), &names[..1])
+        .await
+        .expect("found");
+    assert_eq!(
+        found[0].sealed, b"nekot-gro",
+        "the organisation's shows through"
+    );
+}

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod builds;
 pub mod logs;
 pub mod repos;
+pub mod secrets;
 pub mod stream;
 pub mod system;
 pub mod tokens;
@@ -68,6 +69,27 @@ pub fn router() -> Router<State> {
         .route(
             "/repos/{owner}/{name}/builds/{number}/logs/{stage}/{step}",
             get(logs::show),
+        )
+        .route(
+            "/repos/{owner}/{name}/secrets",
+            get(secrets::list).post(secrets::create),
+        )
+        .route(
+            "/repos/{owner}/{name}/secrets/{secret}",
+            get(secrets::show)
+                .patch(secrets::update)
+                .delete(secrets::delete),
+        )
+        .route("/repos/{owner}/{name}/encrypt", post(secrets::encrypt))
+        .route(
+            "/secrets/{namespace}",
+            get(secrets::org_list).post(secrets::org_create),
+        )
+        .route(
+            "/secrets/{namespace}/{secret}",
+            get(secrets::org_show)
+                .patch(secrets::org_update)
+                .delete(secrets::org_delete),
         )
         .route("/stream", get(stream::all))
         .route("/stream/{owner}/{name}", get(stream::repo))

@@ -45,6 +45,7 @@ pub(super) fn step<'t>(
             "shell" => s.shell = string(value, "shell")?,
             "environment" => s.environment = env(value)?,
             "settings" => s.settings = settings(value)?,
+            "id_tokens" => s.id_tokens = id_tokens(value, cx)?,
             "when" => s.when = conditions(value, "when", cx)?,
             "depends_on" => (s.depends_on, s.depends_on_pos) = strings_at(value, "depends_on")?,
             "detach" => s.detach = boolean(value, "detach")?,
@@ -97,6 +98,46 @@ pub(super) fn step<'t>(
         }
     }
     Ok(s)
+}
+
+/// `id_tokens:`: `NAME: {aud: AUDIENCE}` for each variable to receive an ID token.
+fn id_tokens<'t>(
+    node: Node<'t>,
+    cx: &mut Context<'t>,
+) -> Result<std::collections::BTreeMap<String, String>, Error> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in entries(node, "id_tokens")?.iter() {
+        let valid_name = !e.key.is_empty()
+            && e.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !e.key.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_name {
+            return Err(Error::at(
+                e.value.pos(),
+                format!(
+                    "`id_tokens` name `{}` must be a variable name (letters, digits, _)",
+                    e.key
+                ),
+            ));
+        }
+        let mut aud = String::new();
+        for f in entries(e.value, "id_tokens")?.iter() {
+            match f.key {
+                "aud" => aud = string(f.value, "aud")?,
+                _ => cx.unknown(f, "id token"),
+            }
+        }
+        if aud.is_empty() || aud.contains('*') || aud.contains(char::is_whitespace) {
+            return Err(Error::at(
+                e.value.pos(),
+                format!(
+                    "`id_tokens.{}` needs `aud:`, one audience without `*` or spaces",
+                    e.key
+                ),
+            ));
+        }
+        out.insert(e.key.to_owned(), aud);
+    }
+    Ok(out)
 }
 
 /// `failure:`: `ignore`, or one of the spellings of the default.

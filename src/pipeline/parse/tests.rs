@@ -721,3 +721,36 @@ fn block_scalars_keep_their_lines() {
     );
     assert_eq!(p.steps[0].commands, ["echo one\necho two\n", "folded line"]);
 }
+
+#[test]
+fn a_step_declares_id_tokens_with_one_audience_each() {
+    let p = one(
+        "kind: pipeline\nsteps:\n- name: deploy\n  id_tokens:\n    VAULT_TOKEN: {aud: https://vault.example}\n    AWS: {aud: sts.amazonaws.com}\n",
+    );
+    let s = step(&p, "deploy");
+    assert_eq!(s.id_tokens["VAULT_TOKEN"], "https://vault.example");
+    assert_eq!(s.id_tokens["AWS"], "sts.amazonaws.com");
+    let e = error("kind: pipeline\nsteps:\n- name: d\n  id_tokens:\n    T: {aud: '*'}\n");
+    assert!(e.message.contains("aud"), "{e}");
+    let e = error("kind: pipeline\nsteps:\n- name: d\n  id_tokens:\n    T: {}\n");
+    assert!(e.message.contains("aud"), "{e}");
+    let e = error("kind: pipeline\nsteps:\n- name: d\n  id_tokens:\n    1BAD: {aud: x}\n");
+    assert_eq!(e.pos, at(5, 11));
+}
+
+#[test]
+fn encrypted_secret_documents_are_kept_beside_the_pipelines() {
+    let m = parse("kind: pipeline\nsteps: []\n---\nkind: secret\nname: token\ndata: c2VhbGVk\n---\nkind: secret\nname: vault\nget: {path: secret/x, name: y}\n").expect("parses");
+    assert_eq!(m.secrets.len(), 1);
+    assert_eq!(
+        (m.secrets[0].name.as_str(), m.secrets[0].data.as_str()),
+        ("token", "c2VhbGVk")
+    );
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    assert!(
+        parse("kind: secret\nname: token\n")
+            .expect("parses")
+            .secrets
+            .is_empty()
+    );
+}

@@ -31,7 +31,7 @@ pub(super) fn string(node: Node<'_>, key: &str) -> Result<String, Error> {
     text(node, key).map(str::to_owned)
 }
 
-fn scalar(node: Node<'_>) -> Option<&str> {
+pub(super) fn scalar(node: Node<'_>) -> Option<&str> {
     match node.value() {
         Value::Scalar { text, plain } if plain && is_null_text(text) => Some(""),
         Value::Scalar { text, .. } => Some(text),
