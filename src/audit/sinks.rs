@@ -4,7 +4,8 @@
 //! nothing is lost across restarts, and an entry may come twice after a crash between delivery
 //! and save (each carries its `id` to deduplicate). A failed delivery is retried with backoff
 //! and never holds up anything else. Syslog over UDP can itself lose datagrams; use the file or
-//! HTTP sink where that matters.
+//! HTTP sink where that matters. Each line carries the actor's provider `iss` and `sub`, so a
+//! SIEM can join it with the provider's own logs.
 
 use crate::config::AuditSinks;
 use crate::store::Store;
@@ -141,10 +142,26 @@ pub async fn ship_once(store: &Store, to: &Destination) -> Result<usize, String>
         return Ok(0);
     };
     let last = last.seq;
+    let mut ids: Vec<i64> = page
+        .iter()
+        .filter_map(|(_, e)| e.as_ref()?.actor_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let identities = store
+        .provider_identities(&ids)
+        .await
+        .map_err(|e| e.detail())?;
     let entries: Vec<Value> = page
         .iter()
         .filter_map(|(_, e)| e.as_ref())
-        .map(|e| super::entry_json(e, None, None))
+        .map(|e| {
+            let (iss, sub) = e
+                .actor_id
+                .and_then(|id| identities.get(&id))
+                .map_or((None, None), |(iss, sub)| (iss.as_deref(), sub.as_deref()));
+            super::entry_json(e, iss, sub)
+        })
         .collect();
     if !entries.is_empty() {
         to.deliver(&entries).await?;

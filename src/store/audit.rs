@@ -203,3 +203,33 @@ impl Store {
         }))
     }
 }
+
+/// A user's identity at their provider (`iss`, `sub`), where known.
+pub type ProviderIdentity = (Option<String>, Option<String>);
+
+impl Store {
+    /// The provider identities of the users `ids`, for audit lines shipped to a SIEM.
+    pub async fn provider_identities(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, ProviderIdentity>> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = format!(
+            "SELECT id, iss, sub FROM users WHERE id IN ({})",
+            super::list(ids.len(), 1)
+        );
+        let rows: Vec<(i64, Option<String>, Option<String>)> = on!(&*self.read, p => {
+            let mut q = sqlx::query_as(&sql);
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(p).await.map_err(db)?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, iss, sub)| (id, (iss, sub)))
+            .collect())
+    }
+}

@@ -220,3 +220,44 @@ async fn the_syslog_sink_sends_rfc_5424_messages() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn shipped_lines_carry_the_actors_identity_at_their_provider() {
+    let t = trail().await;
+    let user = t
+        .store
+        .create_machine_user("ada", &[], &Actor::system(), START)
+        .await
+        .expect("user");
+    let url = format!("sqlite://{}", t.dir.path().join("hangar.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("pool");
+    sqlx::query("UPDATE users SET iss = 'https://idp.example.com', sub = '00u1ada' WHERE id = $1")
+        .bind(user.id.0)
+        .execute(&pool)
+        .await
+        .expect("identity");
+    pool.close().await;
+    let now = START + 10 * MINUTE;
+    let event = AuditEvent::new(
+        &Actor::user(user.id, "ada", None),
+        AuditAction::RepoDeleted,
+        "repo:acme/old".to_string(),
+    );
+    t.store.append_audit(&[event], now).await.expect("append");
+    chainer::chain_once(&t.store, &t.keys, now)
+        .await
+        .expect("chain");
+    let path = t.dir.path().join("audit.jsonl");
+    let file = Destination::File(path.clone());
+    while ship_once(&t.store, &file).await.expect("ship") > 0 {}
+    let shipped = lines(&std::fs::read_to_string(&path).expect("file"));
+    let last = shipped.last().expect("lines");
+    assert_eq!(last["action"], "repo.deleted");
+    assert_eq!(last["actor"]["iss"], "https://idp.example.com");
+    assert_eq!(last["actor"]["sub"], "00u1ada");
+    assert_eq!(
+        shipped[0]["actor"]["sub"],
+        Value::Null,
+        "the system has none"
+    );
+}
