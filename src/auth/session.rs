@@ -44,6 +44,10 @@ pub struct SessionPrincipal {
     /// A safe method, or a state-changing one that carried the session's CSRF token from this
     /// origin. A request with `csrf_ok == false` must be refused (403).
     pub csrf_ok: bool,
+    /// The provider's `sid`, the login's ID token `jti` and `auth_time` (for the audit trail).
+    pub provider_sid: String,
+    pub id_token_jti: String,
+    pub auth_time: i64,
 }
 
 /// A session just made by a login (no `Debug`: the cookie holds the session id).
@@ -303,6 +307,9 @@ impl Sessions {
             groups: record.groups,
             session_id: record.id,
             csrf_ok,
+            provider_sid: record.provider_sid,
+            id_token_jti: record.id_token_jti,
+            auth_time: record.auth_time,
         }))
     }
 

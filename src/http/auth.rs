@@ -49,7 +49,15 @@ impl FromRequestParts<State> for Principal {
                 Some(s) if !s.csrf_ok => Err(Error::Forbidden(
                     "this request changes state: send the session's CSRF token (X-CSRF-Token) from Hangar's own origin".into(),
                 )),
-                Some(s) => Ok(Principal::from_session(s.user, s.groups, s.session_id)),
+                Some(s) => {
+                    crate::audit::context::annotate_session(
+                        s.session_id.0,
+                        &s.provider_sid,
+                        &s.id_token_jti,
+                        s.auth_time,
+                    );
+                    Ok(Principal::from_session(s.user, s.groups, s.session_id))
+                }
                 None => Ok(Principal::anonymous()),
             };
         };

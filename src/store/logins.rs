@@ -369,6 +369,8 @@ impl Store {
             .with_detail(serde_json::json!({
                 "provider": account.provider, "iss": account.iss, "sub": account.sub,
                 "session": session_id.0, "new_account": created,
+                "sid": session.provider_sid, "jti": session.id_token_jti,
+                "auth_time": session.auth_time,
             })),
         );
         audit::append(&mut tx, now, &events).await?;

@@ -52,6 +52,12 @@ pub struct SessionRecord {
     pub provider_expires: i64,
     /// 0 while live; else when it ended.
     pub revoked: i64,
+    /// The provider's session id (`sid`), the login's ID token id (`jti`) and when the person
+    /// authenticated there (`auth_time`, Unix seconds), where the provider said: for joining
+    /// audit entries with the provider's logs. Empty / 0 when unknown.
+    pub provider_sid: String,
+    pub id_token_jti: String,
+    pub auth_time: i64,
 }
 
 impl std::fmt::Debug for SessionRecord {
@@ -116,6 +122,9 @@ struct SessionRow {
     absolute_expires: i64,
     provider_expires: i64,
     revoked: i64,
+    provider_sid: String,
+    id_token_jti: String,
+    auth_time: i64,
     groups: String,
     #[sqlx(flatten)]
     user: UserRow,
@@ -186,7 +195,8 @@ impl Store {
     pub async fn find_session(&self, hash: &str) -> Result<Option<SessionRecord>> {
         let sql = format!(
             "SELECT s.id AS session_id, s.provider, s.csrf_token, s.created AS session_created, \
-             s.last_seen, s.absolute_expires, s.provider_expires, s.revoked, u.groups, {} \
+             s.last_seen, s.absolute_expires, s.provider_expires, s.revoked, s.provider_sid, \
+             s.id_token_jti, s.auth_time, u.groups, {} \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = $1",
             USER_COLUMNS
                 .split(", ")
@@ -210,6 +220,9 @@ impl Store {
             absolute_expires: r.absolute_expires,
             provider_expires: r.provider_expires,
             revoked: r.revoked,
+            provider_sid: r.provider_sid,
+            id_token_jti: r.id_token_jti,
+            auth_time: r.auth_time,
         }))
     }
 

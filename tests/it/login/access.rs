@@ -218,6 +218,35 @@ async fn a_session_request_that_changes_state_needs_the_csrf_token_from_hangars_
         )
         .await;
     assert_eq!(status, 200, "{reply}");
+
+    // The change is audited with the session and the provider's ids for it, so it can be
+    // joined with the provider's own records.
+    let audit = app.audit().await;
+    let login = audit
+        .iter()
+        .find(|e| e.action == "auth.login")
+        .expect("the login is audited");
+    let login: Value = serde_json::from_str(&login.detail).expect("detail");
+    let activated = audit
+        .iter()
+        .find(|e| e.action == "repo.activated")
+        .expect("the change is audited");
+    let context: Value =
+        serde_json::from_str(activated.context.as_deref().expect("a context")).expect("json");
+    assert_eq!(context["session"], login["session"], "{context}");
+    // The provider's ids, as far as this provider sends them (the login recorded what it said).
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    assert_eq!(text(&context["sid"]), text(&login["sid"]), "{context}");
+    assert_eq!(text(&context["jti"]), text(&login["jti"]), "{context}");
+    assert_eq!(
+        context["auth_time"].as_i64().unwrap_or(0),
+        login["auth_time"].as_i64().unwrap_or(0)
+    );
+    assert!(
+        context["request_id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
 }
 
 #[tokio::test]
