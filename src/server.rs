@@ -248,7 +248,8 @@ fn spawn_audit_jobs(
 
 /// Each second, forgets the cached token lookups of users changed since (by another process:
 /// `hangar user disable`, another server on the same PostgreSQL), so a deactivated user's
-/// tokens stop working here within about a second rather than the cache's freshness bound.
+/// tokens stop working here within about a second rather than the cache's freshness bound; and
+/// records the expiry of tokens that have just expired in the audit trail.
 fn follow_user_changes(app: Arc<App>, shutdown: CancellationToken) {
     tokio::spawn(async move {
         // A little overlap, for clocks of other processes and changes committed late.
@@ -267,6 +268,9 @@ fn follow_user_changes(app: Arc<App>, shutdown: CancellationToken) {
                     since = since.max(newest);
                 }
                 Err(e) => tracing::warn!(error = %e.detail(), "reading user changes failed"),
+            }
+            if let Err(e) = app.store.record_expired_tokens(app.clock.now_ms()).await {
+                tracing::warn!(error = %e.detail(), "recording expired tokens failed");
             }
         }
     });
@@ -289,8 +293,21 @@ fn reload_on_sighup(app: Arc<App>, shutdown: CancellationToken) {
                     }
                     tracing::info!("SIGHUP: reading the login client secret and the policy again");
                     app.login.reload_secrets();
-                    if let Err(e) = app.authz.reload(&app.config.identity) {
-                        tracing::error!(error = %e, "SIGHUP: the policy was not reloaded; the one in force stays");
+                    match app.authz.reload(&app.config.identity) {
+                        Ok(version) => {
+                            let event = crate::domain::AuditEvent::new(
+                                &crate::domain::Actor::system(),
+                                crate::domain::AuditAction::PolicyReloaded,
+                                "policy".to_string(),
+                            )
+                            .with_detail(serde_json::json!({ "version": version }));
+                            if let Err(e) = app.store.record_audit(&event, app.clock.now_ms()).await {
+                                tracing::error!(error = %e.detail(), "could not audit the policy reload");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "SIGHUP: the policy was not reloaded; the one in force stays");
+                        }
                     }
                 }
             }

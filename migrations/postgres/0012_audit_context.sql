@@ -9,3 +9,7 @@ CREATE TABLE audit_sink_positions (
     sink  TEXT    PRIMARY KEY,
     seq   BIGINT  NOT NULL
 );
+
+-- Whether a token's expiry is in the audit trail yet (each expiry is recorded once, by one
+-- server).
+ALTER TABLE tokens ADD COLUMN expiry_audited BOOLEAN NOT NULL DEFAULT FALSE;

@@ -119,6 +119,10 @@ pub enum AuditAction {
     ServiceAccountCreated,
     TokenCreated,
     TokenRevoked,
+    /// A token reached its expiry (recorded once, soon after).
+    TokenExpired,
+    /// The authorization policy was loaded again (SIGHUP); the detail has the version.
+    PolicyReloaded,
     TokenFirstUsed,
     ServerRecovered,
     // The embedded OpenID provider.
@@ -242,6 +246,8 @@ impl AuditAction {
             AuditAction::ServiceAccountCreated => "service_account.created",
             AuditAction::TokenCreated => "token.created",
             AuditAction::TokenRevoked => "token.revoked",
+            AuditAction::TokenExpired => "token.expired",
+            AuditAction::PolicyReloaded => "authz.policy_reloaded",
             AuditAction::TokenFirstUsed => "token.first_used",
             AuditAction::ServerRecovered => "server.recovered",
             AuditAction::AuditPruned => "audit.pruned",

@@ -233,3 +233,36 @@ impl Store {
             .collect())
     }
 }
+
+impl Store {
+    /// Records `token.expired` once for each token whose expiry has passed at `now` (and was
+    /// not revoked first); returns how many. Several servers may call it: each expiry is
+    /// claimed by one update.
+    pub async fn record_expired_tokens(&self, now: i64) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        let expired: Vec<(i64, i64, String)> = on!(&mut tx, t => sqlx::query_as(
+            "UPDATE tokens SET expiry_audited = TRUE WHERE revoked = 0 AND expires > 0 \
+             AND expires <= $1 AND expiry_audited = FALSE RETURNING id, user_id, name")
+            .bind(now)
+            .fetch_all(&mut **t)
+            .await
+            .map_err(db)?);
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let events: Vec<AuditEvent> = expired
+            .iter()
+            .map(|(id, user, name)| {
+                AuditEvent::new(
+                    &crate::domain::Actor::system(),
+                    crate::domain::AuditAction::TokenExpired,
+                    format!("token:{id}"),
+                )
+                .with_detail(serde_json::json!({ "user_id": user, "name": name }))
+            })
+            .collect();
+        append(&mut tx, now, &events).await?;
+        tx.commit().await?;
+        Ok(expired.len())
+    }
+}

@@ -261,3 +261,78 @@ async fn shipped_lines_carry_the_actors_identity_at_their_provider() {
         "the system has none"
     );
 }
+
+async fn token_expiry_story(database: crate::support::database::TestDatabase) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&database.url(dir.path())).await.expect("store");
+    let user = store
+        .create_machine_user("bot", &[], &Actor::system(), START)
+        .await
+        .expect("user");
+    let minted = hangar::auth::token::mint_token(hangar::auth::token::Format::Personal);
+    let new = |name: &str, expires| hangar::store::NewToken {
+        name: name.into(),
+        kind: hangar::domain::TokenKind::Personal,
+        hash: hangar::auth::token::hash(&format!("{}{name}", minted.secret.expose())),
+        prefix: minted.prefix.clone(),
+        scopes: None,
+        expires,
+        replace_same_name: false,
+    };
+    for (name, expires) in [("soon", START + 1_000), ("later", START + MINUTE)] {
+        store
+            .create_token(&Actor::system(), &user, &new(name, expires), START)
+            .await
+            .expect("token");
+    }
+    assert_eq!(store.record_expired_tokens(START).await.expect("sweep"), 0);
+    assert_eq!(
+        store
+            .record_expired_tokens(START + 2_000)
+            .await
+            .expect("sweep"),
+        1
+    );
+    assert_eq!(
+        store
+            .record_expired_tokens(START + 3_000)
+            .await
+            .expect("sweep"),
+        0,
+        "each expiry is recorded once"
+    );
+    assert_eq!(
+        store
+            .record_expired_tokens(START + MINUTE)
+            .await
+            .expect("sweep"),
+        1
+    );
+    let expired: Vec<_> = store
+        .list_audit(0, 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "token.expired")
+        .collect();
+    assert_eq!(expired.len(), 2);
+    assert!(
+        expired[0].detail.contains("\"name\":\"soon\""),
+        "{}",
+        expired[0].detail
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn each_token_expiry_is_audited_once() {
+    token_expiry_story(crate::support::database::TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn each_token_expiry_is_audited_once_on_postgres() {
+    let Some(db) = crate::support::database::TestDatabase::postgres().await else {
+        return;
+    };
+    token_expiry_story(db).await;
+}
