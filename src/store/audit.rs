@@ -133,58 +133,59 @@ impl Store {
              a.target, a.outcome, a.detail, a.context, u.iss AS actor_iss, u.sub AS actor_sub \
              FROM audit_events a LEFT JOIN users u ON u.id = a.actor_id WHERE a.id > $1",
         );
-        let mut texts: Vec<String> = Vec::new();
-        let mut numbers: Vec<i64> = vec![query.after];
-        let mut n = 1;
-        let mut next = |sql: &mut String, clause: &str| {
-            n += 1;
-            sql.push_str(&clause.replace('?', &format!("${n}")));
+        // Each filter adds one clause and its values, numbered in order.
+        enum Bind {
+            Int(i64),
+            Text(String),
+        }
+        let mut binds = vec![Bind::Int(query.after)];
+        let mut clause = |sql: &mut String, text: &str, values: Vec<Bind>| {
+            let mut parts = text.split('?');
+            sql.push_str(" AND ");
+            sql.push_str(parts.next().unwrap_or_default());
+            for (part, value) in parts.zip(values) {
+                binds.push(value);
+                sql.push_str(&format!("${}{part}", binds.len()));
+            }
         };
         if query.before > 0 {
-            next(&mut sql, " AND a.id < ?");
-            numbers.push(query.before);
+            clause(&mut sql, "a.id < ?", vec![Bind::Int(query.before)]);
         }
         if let Some(since) = query.since {
-            next(&mut sql, " AND a.time >= ?");
-            numbers.push(since);
+            clause(&mut sql, "a.time >= ?", vec![Bind::Int(since)]);
         }
         if let Some(until) = query.until {
-            next(&mut sql, " AND a.time < ?");
-            numbers.push(until);
+            clause(&mut sql, "a.time < ?", vec![Bind::Int(until)]);
         }
-        // Text parameters are numbered after the numbers.
-        let mut text_clauses = Vec::new();
         if let Some(actor) = &query.actor {
-            text_clauses.push("a.actor_name = ?");
-            texts.push(actor.clone());
+            clause(
+                &mut sql,
+                "a.actor_name = ?",
+                vec![Bind::Text(actor.clone())],
+            );
         }
         if let Some(action) = &query.action {
             match action.strip_suffix('*') {
                 Some(prefix) => {
-                    text_clauses.push("a.action LIKE ? ESCAPE '\\'");
-                    texts.push(format!("{}%", like_literal(prefix)));
+                    let pattern = format!("{}%", like_literal(prefix));
+                    clause(
+                        &mut sql,
+                        "a.action LIKE ? ESCAPE '\\'",
+                        vec![Bind::Text(pattern)],
+                    );
                 }
-                None => {
-                    text_clauses.push("a.action = ?");
-                    texts.push(action.clone());
-                }
+                None => clause(&mut sql, "a.action = ?", vec![Bind::Text(action.clone())]),
             }
         }
         if let Some(repo) = &query.repo {
-            text_clauses.push("(a.target = ? OR a.target LIKE ? ESCAPE '\\')");
-            texts.push(format!("repo:{repo}"));
-            texts.push(format!("build:{}#%", like_literal(repo)));
-        }
-        for clause in text_clauses {
-            let mut c = String::from(" AND ");
-            for part in clause.split('?').enumerate() {
-                if part.0 > 0 {
-                    n += 1;
-                    c.push_str(&format!("${n}"));
-                }
-                c.push_str(part.1);
-            }
-            sql.push_str(&c);
+            clause(
+                &mut sql,
+                "(a.target = ? OR a.target LIKE ? ESCAPE '\\')",
+                vec![
+                    Bind::Text(format!("repo:{repo}")),
+                    Bind::Text(format!("build:{}#%", like_literal(repo))),
+                ],
+            );
         }
         let order = if query.newest_first { "DESC" } else { "ASC" };
         sql.push_str(&format!(
@@ -193,11 +194,11 @@ impl Store {
         ));
         Ok(on!(&*self.read, p => {
             let mut q = sqlx::query_as::<_, AuditEntry>(&sql);
-            for v in &numbers {
-                q = q.bind(*v);
-            }
-            for t in &texts {
-                q = q.bind(t.as_str());
+            for b in &binds {
+                q = match b {
+                    Bind::Int(v) => q.bind(*v),
+                    Bind::Text(t) => q.bind(t.as_str()),
+                };
             }
             q.fetch_all(p).await.map_err(db)?
         }))

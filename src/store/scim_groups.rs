@@ -46,6 +46,16 @@ fn group(row: GroupRow) -> ScimGroup {
     }
 }
 
+/// The group SCIM knows as `scim_id`, read inside `tx`.
+async fn group_by_scim_id(tx: &mut Tx, scim_id: &str) -> Result<Option<GroupRow>> {
+    let sql = format!("SELECT {GROUP_COLUMNS} FROM scim_groups g WHERE g.scim_id = $1");
+    Ok(on!(tx, c => sqlx::query_as(&sql)
+        .bind(scim_id)
+        .fetch_optional(&mut **c)
+        .await
+        .map_err(db)?))
+}
+
 async fn members(tx: &mut Tx, group: i64) -> Result<Vec<(String, String)>> {
     let rows: Vec<(String, String)> = on!(&mut *tx, c => sqlx::query_as(
         "SELECT su.scim_id, su.user_name FROM scim_members m \
@@ -143,13 +153,7 @@ impl Store {
         with_members: bool,
     ) -> Result<Option<ScimGroup>> {
         let mut tx = self.begin().await?;
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM scim_groups g WHERE g.scim_id = $1");
-        let row: Option<GroupRow> = on!(&mut tx, c => sqlx::query_as(&sql)
-            .bind(scim_id)
-            .fetch_optional(&mut **c)
-            .await
-            .map_err(db)?);
-        let Some(row) = row else {
+        let Some(row) = group_by_scim_id(&mut tx, scim_id).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
@@ -284,13 +288,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<GroupChange>> {
         let mut tx = self.begin().await?;
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM scim_groups g WHERE g.scim_id = $1");
-        let row: Option<GroupRow> = on!(&mut tx, c => sqlx::query_as(&sql)
-            .bind(scim_id)
-            .fetch_optional(&mut **c)
-            .await
-            .map_err(db)?);
-        let Some(row) = row else {
+        let Some(row) = group_by_scim_id(&mut tx, scim_id).await? else {
             tx.rollback().await?;
             return Ok(None);
         };
