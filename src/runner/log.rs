@@ -76,7 +76,7 @@ impl LogBuffer {
     }
 
     fn feed_lines(&mut self, mut bytes: &[u8], now: Instant) {
-        while let Some(nl) = memchr(b'\n', bytes) {
+        while let Some(nl) = memchr::memchr(b'\n', bytes) {
             let (line, rest) = bytes.split_at(nl + 1);
             if self.partial.is_empty() {
                 self.push_line(line, now);
@@ -174,10 +174,6 @@ impl LogBuffer {
     pub fn lines(&self) -> i64 {
         self.next_pos
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|b| *b == needle)
 }
 
 fn human_size(bytes: u64) -> String {
