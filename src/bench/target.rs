@@ -78,6 +78,11 @@ impl Server {
         Ok(String::from_utf8(out.stdout)?.trim().to_string())
     }
 
+    /// The server's data folder (its SQLite database lives there).
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap_or(0)
     }
