@@ -35,10 +35,10 @@ pub mod live;
 pub mod mirror;
 /// `.drone.yml` into a validated plan.
 pub mod pipeline;
-/// Runs stages: leases them, runs their steps as processes, streams logs, reports.
-pub mod runner;
 /// Deletes old builds and logs (retention) in small batches.
 pub mod retention;
+/// Runs stages: leases them, runs their steps as processes, streams logs, reports.
+pub mod runner;
 /// Hands stages to runners; takes their reports.
 pub mod scheduler;
 /// SCIM 2.0 provisioning: filters, PATCH as providers send it, user and group resources; pure.

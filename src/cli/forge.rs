@@ -45,14 +45,20 @@ pub async fn run(client: &Client, cmd: ForgeCommand) -> anyhow::Result<ExitCode>
                 .context("reading the forge token from stdin")?;
             let token = token.trim();
             if token.is_empty() {
-                bail!("give the forge token on stdin, e.g. `hangar repo forge set {slug} --kind github < token.txt`");
+                bail!(
+                    "give the forge token on stdin, e.g. `hangar repo forge set {slug} --kind github < token.txt`"
+                );
             }
             let mut body = json!({ "kind": kind, "token": token });
             if let Some(url) = api_url {
                 body["api_url"] = url.into();
             }
             let shown = client
-                .call(Method::PUT, &format!("/api/repos/{slug}/forge"), Some(&body))
+                .call(
+                    Method::PUT,
+                    &format!("/api/repos/{slug}/forge"),
+                    Some(&body),
+                )
                 .await?;
             super::print(&shown)
         }

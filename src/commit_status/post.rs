@@ -63,10 +63,7 @@ impl Target {
             ForgeKind::GitHub => base.to_string(),
             ForgeKind::Gitea => format!("{base}/api/v1"),
         };
-        format!(
-            "{prefix}/repos/{}/{}/statuses/{sha}",
-            self.owner, self.name
-        )
+        format!("{prefix}/repos/{}/{}/statuses/{sha}", self.owner, self.name)
     }
 
     fn authorization(&self) -> String {

@@ -50,10 +50,9 @@ impl CommitState {
     /// steps failed.
     pub fn of(status: Status) -> CommitState {
         match status {
-            Status::Pending
-            | Status::Running
-            | Status::Blocked
-            | Status::WaitingOnDependencies => CommitState::Pending,
+            Status::Pending | Status::Running | Status::Blocked | Status::WaitingOnDependencies => {
+                CommitState::Pending
+            }
             Status::Success | Status::Skipped => CommitState::Success,
             Status::Failure | Status::Declined => CommitState::Failure,
             Status::Killed | Status::Error => CommitState::Error,

@@ -57,8 +57,8 @@ pub use crate::domain::TokenKind;
 pub use audit::{AuditEntry, AuditQuery, AuditRecord};
 pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
-pub use forges::{RepoForge, StatusRecord};
 pub use devices::{ApiRefresh, DeviceGrant, NewDeviceGrant, NewRefresh};
+pub use forges::{RepoForge, StatusRecord};
 pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
 pub use identity::LiveCredential;
 pub use issuer::{

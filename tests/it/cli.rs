@@ -169,10 +169,16 @@ async fn repo_forge_set_reads_the_token_from_stdin_and_build_purge_deletes_old_b
     app.wait_for_build("acme/api", 1).await;
     let server = app.url.clone();
     let (set, show, purge) = tokio::task::spawn_blocking(move || {
-        let env = [("HANGAR_SERVER", server.as_str()), ("HANGAR_TOKEN", ADMIN_TOKEN)];
+        let env = [
+            ("HANGAR_SERVER", server.as_str()),
+            ("HANGAR_TOKEN", ADMIN_TOKEN),
+        ];
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hangar"));
         cmd.args(["repo", "forge", "set", "acme/api", "--kind", "github"])
-            .env("HANGAR_CONFIG_DIR", std::env::temp_dir().join("hangar-it-never-logged-in"))
+            .env(
+                "HANGAR_CONFIG_DIR",
+                std::env::temp_dir().join("hangar-it-never-logged-in"),
+            )
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -194,8 +200,16 @@ async fn repo_forge_set_reads_the_token_from_stdin_and_build_purge_deletes_old_b
     .await
     .expect("joins");
     for out in [&set, &show, &purge] {
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!all.contains("ghp_fromstdin123"), "{all}");
     }
     assert!(String::from_utf8_lossy(&show.stdout).contains("\"token_set\": true"));

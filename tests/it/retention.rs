@@ -27,9 +27,13 @@ async fn run_builds(app: &TestApp, count: i64) {
 }
 
 async fn build_status(app: &TestApp, number: i64) -> u16 {
-    app.call(Method::GET, &format!("/api/repos/acme/api/builds/{number}"), None)
-        .await
-        .0
+    app.call(
+        Method::GET,
+        &format!("/api/repos/acme/api/builds/{number}"),
+        None,
+    )
+    .await
+    .0
 }
 
 /// Waits (at most 20 s) until `ready` holds.
@@ -53,7 +57,8 @@ async fn logs_by_age_then_builds_by_age(database: TestDatabase) {
         clock.clone(),
     )
     .await;
-    app.activate("acme/api", &GitRepo::with_pipeline(QUICK)).await;
+    let git = GitRepo::with_pipeline(QUICK);
+    app.activate("acme/api", &git).await;
     run_builds(&app, 2).await;
     assert!(app.log_text("acme/api", 1, 1, 1).await.contains("hello 1"));
 
@@ -86,7 +91,11 @@ async fn run_builds_from(app: &TestApp, number: i64) {
     app.start_build("acme/api", "main").await;
     let build = app.wait_for_build("acme/api", number).await;
     assert_eq!(build["status"], "success", "{build}");
-    assert!(app.log_text("acme/api", number, 1, 1).await.contains("hello"));
+    assert!(
+        app.log_text("acme/api", number, 1, 1)
+            .await
+            .contains("hello")
+    );
 }
 
 #[tokio::test]
@@ -108,7 +117,8 @@ async fn the_newest_builds_are_kept(database: TestDatabase) {
         c.retention.logs_kept = Some(1);
     })
     .await;
-    app.activate("acme/api", &GitRepo::with_pipeline(QUICK)).await;
+    let git = GitRepo::with_pipeline(QUICK);
+    app.activate("acme/api", &git).await;
     run_builds(&app, 5).await;
     eventually("builds 1 and 2 are deleted", || async {
         build_status(&app, 1).await == 404 && build_status(&app, 2).await == 404
@@ -162,18 +172,33 @@ async fn purge_below(database: TestDatabase) {
     );
     git.push("slow");
     app.start_build("acme/api", "slow").await;
-    app.wait_until("acme/api", 4, |b| b["status"] == "running").await;
+    app.wait_until("acme/api", 4, |b| b["status"] == "running")
+        .await;
 
     for bad in ["", "?before=", "?before=x", "?before=0", "?before=-3"] {
         let (status, body) = app
-            .call(Method::DELETE, &format!("/api/repos/acme/api/builds{bad}"), None)
+            .call(
+                Method::DELETE,
+                &format!("/api/repos/acme/api/builds{bad}"),
+                None,
+            )
             .await;
         assert_eq!(status, 400, "{bad}: {body}");
-        assert!(body["message"].as_str().expect("message").contains("before"));
+        assert!(
+            body["message"]
+                .as_str()
+                .expect("message")
+                .contains("before")
+        );
     }
     let dev = person(&app, "dev", &["developers"], 0).await;
     let (status, _) = app
-        .call_as(Some(&dev.token), Method::DELETE, "/api/repos/acme/api/builds?before=9", None)
+        .call_as(
+            Some(&dev.token),
+            Method::DELETE,
+            "/api/repos/acme/api/builds?before=9",
+            None,
+        )
         .await;
     assert_eq!(status, 403, "purging needs repo.admin");
 
@@ -185,7 +210,11 @@ async fn purge_below(database: TestDatabase) {
     for n in 1..=3 {
         assert_eq!(build_status(&app, n).await, 404);
         let (status, _) = app
-            .call(Method::GET, &format!("/api/repos/acme/api/builds/{n}/logs/1/1"), None)
+            .call(
+                Method::GET,
+                &format!("/api/repos/acme/api/builds/{n}/logs/1/1"),
+                None,
+            )
             .await;
         assert_eq!(status, 404, "the logs of build {n} went with it");
     }

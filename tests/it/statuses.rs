@@ -47,7 +47,8 @@ async fn settled_statuses(app: &TestApp, contexts: usize) -> Value {
         let statuses = b["statuses"].as_array().cloned().unwrap_or_default();
         statuses.len() == contexts
             && statuses.iter().all(|s| {
-                matches!(s["delivery"].as_str(), Some("posted" | "failed")) && s["state"] != "pending"
+                matches!(s["delivery"].as_str(), Some("posted" | "failed"))
+                    && s["state"] != "pending"
             })
     })
     .await
@@ -59,16 +60,27 @@ async fn a_passing_build_shows_pending_then_success_on_github_per_pipeline_and_o
     let app = server(|_| {}).await;
     let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
     let repo = app.activate("acme/api", &git).await;
-    set_forge(&app, json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
+    )
+    .await;
     let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
     assert_eq!(build["status"], "success");
     let build = settled_statuses(&app, 3).await;
 
-    for context in [PUSH.to_string(), format!("{PUSH}/build"), format!("{PUSH}/test")] {
+    for context in [
+        PUSH.to_string(),
+        format!("{PUSH}/build"),
+        format!("{PUSH}/test"),
+    ] {
         assert_eq!(forge.states(&context), ["pending", "success"], "{context}");
     }
     for r in forge.received() {
-        assert_eq!((r.forge, r.owner.as_str(), r.repo.as_str()), ("github", "acme", "api"));
+        assert_eq!(
+            (r.forge, r.owner.as_str(), r.repo.as_str()),
+            ("github", "acme", "api")
+        );
         assert_eq!(r.sha, git.head());
         assert_eq!(r.target_url, "http://127.0.0.1:8080/acme/api/1");
     }
@@ -89,14 +101,24 @@ async fn a_failing_pipeline_shows_failure_on_gitea_and_the_passing_one_success()
     let git = GitRepo::with_pipeline(&two_pipelines("false", "true"));
     let repo = app.activate("acme/api", &git).await;
     // Gitea's API root is taken as given (Forgejo is the same API).
-    set_forge(&app, json!({ "kind": "forgejo", "token": TOKEN, "api_url": forge.url })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "forgejo", "token": TOKEN, "api_url": forge.url }),
+    )
+    .await;
     let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
     assert_eq!(build["status"], "failure");
     settled_statuses(&app, 3).await;
 
     assert_eq!(forge.states(PUSH), ["pending", "failure"]);
-    assert_eq!(forge.states(&format!("{PUSH}/build")), ["pending", "failure"]);
-    assert_eq!(forge.states(&format!("{PUSH}/test")), ["pending", "success"]);
+    assert_eq!(
+        forge.states(&format!("{PUSH}/build")),
+        ["pending", "failure"]
+    );
+    assert_eq!(
+        forge.states(&format!("{PUSH}/test")),
+        ["pending", "success"]
+    );
     assert!(forge.received().iter().all(|r| r.forge == "gitea"));
 }
 
@@ -108,13 +130,18 @@ async fn a_cancelled_build_ends_as_error_overall_and_for_its_running_pipeline() 
         "kind: pipeline\ntype: exec\nname: slow\nclone: {disable: true}\nsteps:\n- name: nap\n  commands: [sleep 30]\n",
     );
     let repo = app.activate("acme/api", &git).await;
-    set_forge(&app, json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
+    )
+    .await;
     let secret = repo["webhook_secret"].as_str().expect("secret");
     app.push("acme/api", secret, &git, "main", "d-1").await;
     let slow = format!("{PUSH}/slow");
     forge
         .wait_until("the pipeline pending", |got| {
-            got.iter().any(|r| r.context == slow && r.state == "pending")
+            got.iter()
+                .any(|r| r.context == slow && r.state == "pending")
         })
         .await;
     let (status, _) = app
@@ -137,7 +164,11 @@ async fn posts_that_fail_are_tried_again_until_the_forge_takes_them() {
         "kind: pipeline\ntype: exec\nname: one\nclone: {disable: true}\nsteps:\n- name: a\n  commands: [sleep 1]\n",
     );
     let repo = app.activate("acme/api", &git).await;
-    set_forge(&app, json!({ "kind": "gitea", "token": TOKEN, "api_url": forge.url })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "gitea", "token": TOKEN, "api_url": forge.url }),
+    )
+    .await;
     forge.fail_next(2);
     let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
     assert_eq!(build["status"], "success");
@@ -155,7 +186,11 @@ async fn a_refused_token_shows_on_the_build_without_the_token_and_is_not_retried
     let app = server(|_| {}).await;
     let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
     let repo = app.activate("acme/api", &git).await;
-    set_forge(&app, json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
+    )
+    .await;
     let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
     assert_eq!(build["status"], "success");
     let build = settled_statuses(&app, 3).await;
@@ -179,14 +214,24 @@ async fn a_dead_forge_never_fails_or_delays_the_build() {
     let app = server(|c| c.statuses.attempts = 3).await;
     let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
     let repo = app.activate("acme/api", &git).await;
-    set_forge(&app, json!({ "kind": "gitea", "token": TOKEN, "api_url": dead })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "gitea", "token": TOKEN, "api_url": dead }),
+    )
+    .await;
     let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
     assert_eq!(build["status"], "success");
     let build = settled_statuses(&app, 3).await;
     for s in build["statuses"].as_array().expect("statuses") {
         assert_eq!(s["delivery"], "failed", "{s}");
         assert_eq!(s["attempts"], 3, "{s}");
-        assert!(s["error"].as_str().expect("error").contains("could not be reached"), "{s}");
+        assert!(
+            s["error"]
+                .as_str()
+                .expect("error")
+                .contains("could not be reached"),
+            "{s}"
+        );
     }
 }
 
@@ -203,7 +248,12 @@ async fn forge_credentials_are_for_repository_admins_and_never_shown() {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert!(body["message"].as_str().expect("message").contains("github, gitea or forgejo"));
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("github, gitea or forgejo")
+    );
     // The clone URL is a local path: Gitea's server cannot be guessed from it.
     let (status, body) = app
         .call(
@@ -226,7 +276,9 @@ async fn forge_credentials_are_for_repository_admins_and_never_shown() {
         .call(Method::DELETE, "/api/repos/acme/api/forge", None)
         .await;
     assert_eq!(status, 204);
-    let (status, _) = app.call(Method::GET, "/api/repos/acme/api/forge", None).await;
+    let (status, _) = app
+        .call(Method::GET, "/api/repos/acme/api/forge", None)
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -239,11 +291,21 @@ async fn statuses_reach_the_forge_on_postgresql_too() {
     let app = TestApp::spawn_with(db, |c| c.statuses.backoff = Duration::from_millis(50)).await;
     let git = GitRepo::with_pipeline(&two_pipelines("true", "false"));
     let repo = app.activate("acme/api", &git).await;
-    set_forge(&app, json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() })).await;
+    set_forge(
+        &app,
+        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
+    )
+    .await;
     let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
     assert_eq!(build["status"], "failure");
     settled_statuses(&app, 3).await;
     assert_eq!(forge.states(PUSH), ["pending", "failure"]);
-    assert_eq!(forge.states(&format!("{PUSH}/build")), ["pending", "success"]);
-    assert_eq!(forge.states(&format!("{PUSH}/test")), ["pending", "failure"]);
+    assert_eq!(
+        forge.states(&format!("{PUSH}/build")),
+        ["pending", "success"]
+    );
+    assert_eq!(
+        forge.states(&format!("{PUSH}/test")),
+        ["pending", "failure"]
+    );
 }

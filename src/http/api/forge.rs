@@ -93,8 +93,7 @@ pub async fn set(
         .unwrap_or_default();
     if !api_url.is_empty() {
         check_api_url(&api_url)?;
-    } else if kind == ForgeKind::Gitea && crate::commit_status::origin(repo.clone_url()).is_none()
-    {
+    } else if kind == ForgeKind::Gitea && crate::commit_status::origin(repo.clone_url()).is_none() {
         return Err(Error::invalid(
             "api_url is needed for Gitea when the clone URL is not an https:// URL of the Gitea server",
         ));

@@ -42,9 +42,7 @@ pub fn router() -> Router<State> {
         )
         .route(
             "/repos/{owner}/{name}/builds",
-            get(builds::list)
-                .post(builds::create)
-                .delete(builds::purge),
+            get(builds::list).post(builds::create).delete(builds::purge),
         )
         .route(
             "/repos/{owner}/{name}/forge",
