@@ -3,7 +3,7 @@
 //! plus WAL) and its row counts as builds complete. With retention the size levels off: the
 //! figures printed show where, and compare the second half of the run with the first.
 
-use super::target::{Repo, Server, push_hook};
+use super::target::{Repo, Server};
 use anyhow::bail;
 use reqwest::Method;
 use std::time::{Duration, Instant};
@@ -99,19 +99,14 @@ pub async fn run(builds: usize, keep: u64, keep_logs: u64) -> anyhow::Result<()>
             bail!("soak: only {done} of {builds} builds finished within {LIMIT:?}");
         }
         let room = WINDOW.saturating_sub(in_flight).min(builds - sent);
-        let mut sends = Vec::new();
-        for _ in 0..room {
-            sent += 1;
-            let (body, headers) = push_hook(&secret, &sha, &format!("soak-{sent}"));
-            let mut req = server.http.post(format!("{}/hook", server.url)).body(body);
-            for (k, v) in &headers {
-                req = req.header(k, v);
-            }
-            sends.push(tokio::spawn(req.send()));
-        }
-        for s in sends {
-            s.await??.error_for_status()?;
-        }
+        server
+            .push_hooks(
+                &secret,
+                &sha,
+                (sent + 1..=sent + room).map(|n| format!("soak-{n}")),
+            )
+            .await?;
+        sent += room;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let elapsed = started.elapsed().as_secs_f64();

@@ -146,6 +146,29 @@ impl Server {
         Ok(r["webhook_secret"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Delivers one signed push webhook of `sha` per delivery id, all at once; fails if any is
+    /// refused.
+    pub async fn push_hooks(
+        &self,
+        secret: &str,
+        sha: &str,
+        deliveries: impl IntoIterator<Item = String>,
+    ) -> anyhow::Result<()> {
+        let mut sends = Vec::new();
+        for delivery in deliveries {
+            let (body, headers) = push_hook(secret, sha, &delivery);
+            let mut req = self.http.post(format!("{}/hook", self.url)).body(body);
+            for (k, v) in &headers {
+                req = req.header(k, v);
+            }
+            sends.push(tokio::spawn(req.send()));
+        }
+        for s in sends {
+            s.await??.error_for_status()?;
+        }
+        Ok(())
+    }
+
     pub async fn wait_build(&self, number: i64, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {

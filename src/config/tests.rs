@@ -1,6 +1,6 @@
 use super::*;
 
-fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

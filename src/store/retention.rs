@@ -44,19 +44,8 @@ impl Store {
         if reach.is_off() {
             return Ok(0);
         }
-        let (before, keep) = reach.binds();
         let mut tx = self.begin().await?;
-        let sql = format!(
-            "SELECT b.id FROM builds b WHERE b.logs_purged = 0 AND b.status IN {DONE} \
-             AND {REACHED} ORDER BY b.id LIMIT $3"
-        );
-        let ids: Vec<i64> = on!(&mut tx, t => sqlx::query_scalar(&sql)
-            .bind(before)
-            .bind(keep)
-            .bind(i64::from(batch))
-            .fetch_all(&mut **t)
-            .await
-            .map_err(db)?);
+        let ids = reached(&mut tx, reach, "b.logs_purged = 0", batch).await?;
         if ids.is_empty() {
             tx.rollback().await?;
             return Ok(0);
@@ -99,19 +88,8 @@ impl Store {
         if reach.is_off() {
             return Ok(0);
         }
-        let (before, keep) = reach.binds();
         let mut tx = self.begin().await?;
-        let sql = format!(
-            "SELECT b.id FROM builds b WHERE b.status IN {DONE} AND {REACHED} \
-             ORDER BY b.id LIMIT $3"
-        );
-        let ids: Vec<i64> = on!(&mut tx, t => sqlx::query_scalar(&sql)
-            .bind(before)
-            .bind(keep)
-            .bind(i64::from(batch))
-            .fetch_all(&mut **t)
-            .await
-            .map_err(db)?);
+        let ids = reached(&mut tx, reach, "TRUE", batch).await?;
         let detail = serde_json::json!({ "reason": "retention" });
         let deleted = delete_builds(&mut tx, &ids, &Actor::system(), "builds", detail, now).await?;
         tx.commit().await?;
@@ -169,6 +147,23 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The ids of up to `batch` finished builds that `reach` reaches and `also` holds for, oldest
+/// first.
+async fn reached(tx: &mut Tx, reach: Reach, also: &str, batch: u32) -> Result<Vec<i64>> {
+    let (before, keep) = reach.binds();
+    let sql = format!(
+        "SELECT b.id FROM builds b WHERE {also} AND b.status IN {DONE} AND {REACHED} \
+         ORDER BY b.id LIMIT $3"
+    );
+    Ok(on!(&mut *tx, t => sqlx::query_scalar(&sql)
+        .bind(before)
+        .bind(keep)
+        .bind(i64::from(batch))
+        .fetch_all(&mut **t)
+        .await
+        .map_err(db)?))
 }
 
 /// Runs `sql` with `ids` bound as `$1..$n` (and `extra` after them); returns rows affected.

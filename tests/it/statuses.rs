@@ -4,6 +4,7 @@
 use crate::support::database::TestDatabase;
 use crate::support::forge::ForgeStandIn;
 use crate::support::{GitRepo, TestApp};
+use hangar::config::Config;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -18,13 +19,46 @@ fn two_pipelines(first: &str, second: &str) -> String {
     )
 }
 
-async fn server(adjust: impl FnOnce(&mut hangar::config::Config)) -> TestApp {
-    TestApp::spawn_with(TestDatabase::sqlite(), |c| {
+async fn server(database: TestDatabase, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    TestApp::spawn_with(database, |c| {
         c.statuses.backoff = Duration::from_millis(50);
         c.statuses.attempts = 4;
         adjust(c);
     })
     .await
+}
+
+/// A server whose `acme/api` builds `pipeline` and reports to the forge `forge` describes;
+/// returns it, the repository and the webhook secret.
+async fn ready(
+    database: TestDatabase,
+    adjust: impl FnOnce(&mut Config),
+    pipeline: &str,
+    forge: Value,
+) -> (TestApp, GitRepo, String) {
+    let app = server(database, adjust).await;
+    let git = GitRepo::with_pipeline(pipeline);
+    let repo = app.activate("acme/api", &git).await;
+    set_forge(&app, forge).await;
+    let secret = repo["webhook_secret"].as_str().expect("secret").to_string();
+    (app, git, secret)
+}
+
+/// The same, after a push to main has been built: also returns the finished build.
+async fn built(
+    database: TestDatabase,
+    adjust: impl FnOnce(&mut Config),
+    pipeline: &str,
+    forge: Value,
+) -> (TestApp, GitRepo, Value) {
+    let (app, git, secret) = ready(database, adjust, pipeline, forge).await;
+    app.push("acme/api", &secret, &git, "main", "d-1").await;
+    let build = app.wait_for_build("acme/api", 1).await;
+    (app, git, build)
+}
+
+fn github(forge: &ForgeStandIn) -> Value {
+    json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() })
 }
 
 async fn set_forge(app: &TestApp, body: Value) {
@@ -33,12 +67,6 @@ async fn set_forge(app: &TestApp, body: Value) {
         .await;
     assert_eq!(status, 200, "{answer}");
     assert!(!answer.to_string().contains(TOKEN), "{answer}");
-}
-
-/// Pushes to main and waits until the build has finished; returns its secret-free JSON.
-async fn push_and_finish(app: &TestApp, git: &GitRepo, secret: &str) -> Value {
-    app.push("acme/api", secret, git, "main", "d-1").await;
-    app.wait_for_build("acme/api", 1).await
 }
 
 /// Waits until every status recorded on build 1 is delivered (posted or failed) and final.
@@ -57,15 +85,8 @@ async fn settled_statuses(app: &TestApp, contexts: usize) -> Value {
 #[tokio::test]
 async fn a_passing_build_shows_pending_then_success_on_github_per_pipeline_and_overall() {
     let forge = ForgeStandIn::start(TOKEN).await;
-    let app = server(|_| {}).await;
-    let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
-    let repo = app.activate("acme/api", &git).await;
-    set_forge(
-        &app,
-        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
-    )
-    .await;
-    let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
+    let pipeline = two_pipelines("true", "true");
+    let (app, git, build) = built(TestDatabase::sqlite(), |_| {}, &pipeline, github(&forge)).await;
     assert_eq!(build["status"], "success");
     let build = settled_statuses(&app, 3).await;
 
@@ -97,16 +118,10 @@ async fn a_passing_build_shows_pending_then_success_on_github_per_pipeline_and_o
 #[tokio::test]
 async fn a_failing_pipeline_shows_failure_on_gitea_and_the_passing_one_success() {
     let forge = ForgeStandIn::start(TOKEN).await;
-    let app = server(|_| {}).await;
-    let git = GitRepo::with_pipeline(&two_pipelines("false", "true"));
-    let repo = app.activate("acme/api", &git).await;
     // Gitea's API root is taken as given (Forgejo is the same API).
-    set_forge(
-        &app,
-        json!({ "kind": "forgejo", "token": TOKEN, "api_url": forge.url }),
-    )
-    .await;
-    let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
+    let settings = json!({ "kind": "forgejo", "token": TOKEN, "api_url": forge.url });
+    let pipeline = two_pipelines("false", "true");
+    let (app, _git, build) = built(TestDatabase::sqlite(), |_| {}, &pipeline, settings).await;
     assert_eq!(build["status"], "failure");
     settled_statuses(&app, 3).await;
 
@@ -125,18 +140,9 @@ async fn a_failing_pipeline_shows_failure_on_gitea_and_the_passing_one_success()
 #[tokio::test]
 async fn a_cancelled_build_ends_as_error_overall_and_for_its_running_pipeline() {
     let forge = ForgeStandIn::start(TOKEN).await;
-    let app = server(|_| {}).await;
-    let git = GitRepo::with_pipeline(
-        "kind: pipeline\ntype: exec\nname: slow\nclone: {disable: true}\nsteps:\n- name: nap\n  commands: [sleep 30]\n",
-    );
-    let repo = app.activate("acme/api", &git).await;
-    set_forge(
-        &app,
-        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
-    )
-    .await;
-    let secret = repo["webhook_secret"].as_str().expect("secret");
-    app.push("acme/api", secret, &git, "main", "d-1").await;
+    let pipeline = "kind: pipeline\ntype: exec\nname: slow\nclone: {disable: true}\nsteps:\n- name: nap\n  commands: [sleep 30]\n";
+    let (app, git, secret) = ready(TestDatabase::sqlite(), |_| {}, pipeline, github(&forge)).await;
+    app.push("acme/api", &secret, &git, "main", "d-1").await;
     let slow = format!("{PUSH}/slow");
     forge
         .wait_until("the pipeline pending", |got| {
@@ -159,18 +165,10 @@ async fn a_cancelled_build_ends_as_error_overall_and_for_its_running_pipeline() 
 #[tokio::test]
 async fn posts_that_fail_are_tried_again_until_the_forge_takes_them() {
     let forge = ForgeStandIn::start(TOKEN).await;
-    let app = server(|_| {}).await;
-    let git = GitRepo::with_pipeline(
-        "kind: pipeline\ntype: exec\nname: one\nclone: {disable: true}\nsteps:\n- name: a\n  commands: [sleep 1]\n",
-    );
-    let repo = app.activate("acme/api", &git).await;
-    set_forge(
-        &app,
-        json!({ "kind": "gitea", "token": TOKEN, "api_url": forge.url }),
-    )
-    .await;
     forge.fail_next(2);
-    let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
+    let settings = json!({ "kind": "gitea", "token": TOKEN, "api_url": forge.url });
+    let pipeline = "kind: pipeline\ntype: exec\nname: one\nclone: {disable: true}\nsteps:\n- name: a\n  commands: [sleep 1]\n";
+    let (app, _git, build) = built(TestDatabase::sqlite(), |_| {}, pipeline, settings).await;
     assert_eq!(build["status"], "success");
     settled_statuses(&app, 2).await;
 
@@ -183,15 +181,8 @@ async fn posts_that_fail_are_tried_again_until_the_forge_takes_them() {
 #[tokio::test]
 async fn a_refused_token_shows_on_the_build_without_the_token_and_is_not_retried() {
     let forge = ForgeStandIn::start("the-right-token").await;
-    let app = server(|_| {}).await;
-    let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
-    let repo = app.activate("acme/api", &git).await;
-    set_forge(
-        &app,
-        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
-    )
-    .await;
-    let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
+    let pipeline = two_pipelines("true", "true");
+    let (app, _git, build) = built(TestDatabase::sqlite(), |_| {}, &pipeline, github(&forge)).await;
     assert_eq!(build["status"], "success");
     let build = settled_statuses(&app, 3).await;
 
@@ -211,67 +202,42 @@ async fn a_dead_forge_never_fails_or_delays_the_build() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         format!("http://{}", l.local_addr().expect("address"))
     };
-    let app = server(|c| c.statuses.attempts = 3).await;
-    let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
-    let repo = app.activate("acme/api", &git).await;
-    set_forge(
-        &app,
-        json!({ "kind": "gitea", "token": TOKEN, "api_url": dead }),
-    )
-    .await;
-    let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
+    let settings = json!({ "kind": "gitea", "token": TOKEN, "api_url": dead });
+    let pipeline = two_pipelines("true", "true");
+    let three = |c: &mut Config| c.statuses.attempts = 3;
+    let (app, _git, build) = built(TestDatabase::sqlite(), three, &pipeline, settings).await;
     assert_eq!(build["status"], "success");
     let build = settled_statuses(&app, 3).await;
     for s in build["statuses"].as_array().expect("statuses") {
         assert_eq!(s["delivery"], "failed", "{s}");
         assert_eq!(s["attempts"], 3, "{s}");
-        assert!(
-            s["error"]
-                .as_str()
-                .expect("error")
-                .contains("could not be reached"),
-            "{s}"
-        );
+        let error = s["error"].as_str().expect("error");
+        assert!(error.contains("could not be reached"), "{s}");
     }
 }
 
 #[tokio::test]
 async fn forge_credentials_are_for_repository_admins_and_never_shown() {
-    let app = server(|_| {}).await;
+    let app = server(TestDatabase::sqlite(), |_| {}).await;
     let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
     app.activate("acme/api", &git).await;
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/api/repos/acme/api/forge",
-            Some(json!({ "kind": "gitlab", "token": TOKEN })),
-        )
-        .await;
+    let put = |body: Value| app.call(Method::PUT, "/api/repos/acme/api/forge", Some(body));
+    let (status, body) = put(json!({ "kind": "gitlab", "token": TOKEN })).await;
     assert_eq!(status, 422, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .expect("message")
-            .contains("github, gitea or forgejo")
-    );
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains("github, gitea or forgejo"), "{message}");
     // The clone URL is a local path: Gitea's server cannot be guessed from it.
-    let (status, body) = app
-        .call(
-            Method::PUT,
-            "/api/repos/acme/api/forge",
-            Some(json!({ "kind": "gitea", "token": TOKEN })),
-        )
-        .await;
+    let (status, body) = put(json!({ "kind": "gitea", "token": TOKEN })).await;
     assert_eq!(status, 422, "{body}");
     set_forge(&app, json!({ "kind": "github", "token": TOKEN })).await;
     let shown = app.get("/api/repos/acme/api/forge").await;
     assert_eq!(shown["kind"], "github");
     assert_eq!(shown["token_set"], true);
     assert!(!shown.to_string().contains(TOKEN));
-    let (status, _) = app
+    let anonymous = app
         .call_as(None, Method::GET, "/api/repos/acme/api/forge", None)
         .await;
-    assert_eq!(status, 401);
+    assert_eq!(anonymous.0, 401);
     let (status, _) = app
         .call(Method::DELETE, "/api/repos/acme/api/forge", None)
         .await;
@@ -288,15 +254,8 @@ async fn statuses_reach_the_forge_on_postgresql_too() {
         return;
     };
     let forge = ForgeStandIn::start(TOKEN).await;
-    let app = TestApp::spawn_with(db, |c| c.statuses.backoff = Duration::from_millis(50)).await;
-    let git = GitRepo::with_pipeline(&two_pipelines("true", "false"));
-    let repo = app.activate("acme/api", &git).await;
-    set_forge(
-        &app,
-        json!({ "kind": "github", "token": TOKEN, "api_url": forge.github_api() }),
-    )
-    .await;
-    let build = push_and_finish(&app, &git, repo["webhook_secret"].as_str().expect("secret")).await;
+    let pipeline = two_pipelines("true", "false");
+    let (app, _git, build) = built(db, |_| {}, &pipeline, github(&forge)).await;
     assert_eq!(build["status"], "failure");
     settled_statuses(&app, 3).await;
     assert_eq!(forge.states(PUSH), ["pending", "failure"]);

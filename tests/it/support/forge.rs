@@ -116,72 +116,77 @@ fn message(code: StatusCode, text: &str) -> Response {
     (code, axum::Json(json!({ "message": text }))).into_response()
 }
 
+/// What differs between the two APIs.
+struct Dialect {
+    forge: &'static str,
+    /// Accepted `Authorization` schemes.
+    schemes: &'static [&'static str],
+    /// Whether a JSON `Accept` header is required.
+    needs_accept: bool,
+    states: &'static [&'static str],
+    /// The field the answer names the state in.
+    state_field: &'static str,
+}
+
+const GITHUB: Dialect = Dialect {
+    forge: "github",
+    schemes: &["Bearer", "token"],
+    needs_accept: true,
+    states: &["error", "failure", "pending", "success"],
+    state_field: "state",
+};
+
+const GITEA: Dialect = Dialect {
+    forge: "gitea",
+    schemes: &["token"],
+    needs_accept: false,
+    states: &["pending", "success", "error", "failure", "warning"],
+    state_field: "status",
+};
+
 async fn github(
     State(shared): State<Arc<Shared>>,
-    Path((owner, repo, sha)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let token = shared.token.lock().expect("lock").clone();
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let authorized = auth == format!("Bearer {token}") || auth == format!("token {token}");
-    let accepts = headers
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/vnd.github") || v.contains("json"));
-    handle(
-        &shared,
-        "github",
-        (owner, repo, sha),
-        authorized,
-        accepts,
-        &body,
-        &["error", "failure", "pending", "success"],
-        "state",
-    )
+    handle(&shared, &GITHUB, path, &headers, &body)
 }
 
 async fn gitea(
     State(shared): State<Arc<Shared>>,
-    Path((owner, repo, sha)): Path<(String, String, String)>,
+    Path(path): Path<(String, String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let token = shared.token.lock().expect("lock").clone();
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    handle(
-        &shared,
-        "gitea",
-        (owner, repo, sha),
-        auth == format!("token {token}"),
-        true,
-        &body,
-        &["pending", "success", "error", "failure", "warning"],
-        "status",
-    )
+    handle(&shared, &GITEA, path, &headers, &body)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn handle(
     shared: &Shared,
-    forge: &'static str,
+    dialect: &Dialect,
     (owner, repo, sha): (String, String, String),
-    authorized: bool,
-    accepts: bool,
+    headers: &HeaderMap,
     body: &[u8],
-    states: &[&str],
-    state_field: &str,
 ) -> Response {
+    let token = shared.token.lock().expect("lock").clone();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let auth = header("authorization");
+    let authorized = dialect
+        .schemes
+        .iter()
+        .any(|scheme| auth == format!("{scheme} {token}"));
+    let accepts = !dialect.needs_accept || header("accept").contains("json");
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let field = |k: &str| parsed[k].as_str().unwrap_or("").to_string();
     let mut received = Received {
-        forge,
+        forge: dialect.forge,
         owner,
         repo,
         sha: sha.clone(),
@@ -201,7 +206,7 @@ fn handle(
         message(StatusCode::UNAUTHORIZED, "Bad credentials")
     } else if !accepts {
         message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Accept")
-    } else if !states.contains(&received.state.as_str())
+    } else if !dialect.states.contains(&received.state.as_str())
         || received.context.is_empty()
         || !parsed["description"].is_string()
         || !received.target_url.starts_with("http")
@@ -220,7 +225,7 @@ fn handle(
             "created_at": "2026-11-26T08:00:00Z",
             "updated_at": "2026-11-26T08:00:00Z",
         });
-        status[state_field] = received.state.clone().into();
+        status[dialect.state_field] = received.state.clone().into();
         (StatusCode::CREATED, axum::Json(status)).into_response()
     };
     received.answer = answer.status().as_u16();
