@@ -5,6 +5,7 @@
 //! `audit verify` work without a server.
 
 mod audit;
+mod forge;
 mod login;
 mod scim;
 mod secret;
@@ -144,6 +145,9 @@ pub enum RepoCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// Forge credentials for commit statuses.
+    #[command(subcommand)]
+    Forge(forge::ForgeCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +177,12 @@ pub enum BuildCommand {
     Cancel { slug: String, number: i64 },
     /// Run a build again.
     Restart { slug: String, number: i64 },
+    /// Delete the finished builds numbered below --before, with their logs.
+    Purge {
+        slug: String,
+        #[arg(long)]
+        before: i64,
+    },
     /// Print a step's log.
     Logs {
         slug: String,
@@ -400,6 +410,7 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
             println!("{} {slug}", if remove { "removed" } else { "deactivated" });
             Ok(ExitCode::SUCCESS)
         }
+        RepoCommand::Forge(cmd) => forge::run(&client, cmd).await,
     }
 }
 
@@ -491,6 +502,12 @@ async fn build(cmd: BuildCommand) -> anyhow::Result<ExitCode> {
                 )
                 .await?,
         ),
+        BuildCommand::Purge { slug, before } => {
+            let path = format!("/api/repos/{}/builds?before={before}", split_slug(&slug)?);
+            let answer = client.call(Method::DELETE, &path, None).await?;
+            println!("{} builds deleted", answer["deleted"]);
+            Ok(ExitCode::SUCCESS)
+        }
         BuildCommand::Logs {
             slug,
             number,

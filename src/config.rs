@@ -63,6 +63,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Login providers, sessions, roles and policy, tokens.
     pub identity: identity::IdentityConfig,
+    /// How commit statuses are posted to the forge.
+    pub statuses: StatusSettings,
+    /// How long finished builds and their logs are kept.
+    pub retention: Retention,
 }
 
 /// Every key: its name in `hangar.toml` (the environment variable is `HANGAR_` + upper case).
@@ -130,6 +134,8 @@ struct FileConfig {
     log_format: Option<String>,
     #[serde(flatten)]
     identity: identity::FileIdentity,
+    #[serde(flatten)]
+    builds: builds::FileBuilds,
 }
 
 /// The outcome of loading: the config and what the operator should be told once logging runs.
@@ -151,6 +157,8 @@ impl Config {
             let default = PathBuf::from("hangar.toml");
             default.exists().then_some(default)
         });
+        // `github_api_url` serves GitHub logins (identity) and commit statuses alike.
+        let mut file_github_api = None;
         let from_file = match &path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -158,12 +166,19 @@ impl Config {
                 let table: toml::Table = toml::from_str(&text)
                     .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
                 // Unknown keys are refused, naming the key: a typo must not silently do nothing.
-                if let Some(key) = table.keys().find(|k| !KEYS.contains(&k.as_str())) {
+                if let Some(key) = table
+                    .keys()
+                    .find(|k| !KEYS.contains(&k.as_str()) && !builds::KEYS.contains(&k.as_str()))
+                {
                     bail!(
                         "{}: unknown key {key:?} (see hangar.example.toml for every key)",
                         path.display()
                     );
                 }
+                file_github_api = table
+                    .get("github_api_url")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
                 toml::from_str::<FileConfig>(&text)
                     .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?
             }
@@ -171,7 +186,10 @@ impl Config {
         };
         for name in env.keys().filter(|k| k.starts_with("HANGAR_")) {
             let key = name["HANGAR_".len()..].to_ascii_lowercase();
-            if !KEYS.contains(&key.as_str()) && !OTHER_VARIABLES.contains(&name.as_str()) {
+            if !KEYS.contains(&key.as_str())
+                && !builds::KEYS.contains(&key.as_str())
+                && !OTHER_VARIABLES.contains(&name.as_str())
+            {
                 warnings.push(format!(
                     "unknown environment variable {name} is ignored (known: {})",
                     KEYS.iter()
@@ -261,6 +279,7 @@ impl Config {
             Some(other) => bail!("log_format (HANGAR_LOG_FORMAT) = {other:?} must be text or json"),
         };
         let identity = identity::IdentityConfig::load(from_file.identity, env, &data_dir)?;
+        let (statuses, retention) = builds::load(from_file.builds, env, file_github_api)?;
         Ok(Loaded {
             config: Config {
                 addr,
@@ -274,6 +293,8 @@ impl Config {
                 log,
                 log_format,
                 identity,
+                statuses,
+                retention,
             },
             warnings,
         })
@@ -340,6 +361,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
+mod builds;
+pub use builds::{Retention, StatusSettings};
 mod identity;
 pub use identity::{
     AuditSinks, GitHubSettings, IdentityConfig, OidcSettings, RoleGrant, SecretSource,

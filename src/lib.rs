@@ -15,6 +15,8 @@ pub mod cli;
 pub mod client;
 /// The one place that reads the wall clock.
 pub mod clock;
+/// Commit statuses back to the forge (GitHub, Gitea), posted in the background with retries.
+pub mod commit_status;
 /// Configuration: defaults, `hangar.toml`, `HANGAR_*` variables.
 pub mod config;
 /// Build credentials: what each live build acts as, and the watch that stops it when that ends.
@@ -33,6 +35,8 @@ pub mod live;
 pub mod mirror;
 /// `.drone.yml` into a validated plan.
 pub mod pipeline;
+/// Deletes old builds and logs (retention) in small batches.
+pub mod retention;
 /// Runs stages: leases them, runs their steps as processes, streams logs, reports.
 pub mod runner;
 /// Hands stages to runners; takes their reports.

@@ -5,6 +5,7 @@
 
 use crate::auth::workload::Workload;
 use crate::clock::SharedClock;
+use crate::commit_status::{Reporter, Subject};
 use crate::domain::{Actor, Build, BuildId, RepoId, Status, Step, StepId};
 use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
@@ -29,6 +30,8 @@ pub struct Scheduler {
     cancels: Mutex<HashMap<BuildId, CancellationToken>>,
     /// When each running step started, for the step duration histogram.
     steps_started: Mutex<HashMap<StepId, std::time::Instant>>,
+    /// Where stage and build starts and ends go to become commit statuses on the forge.
+    statuses: Option<Reporter>,
 }
 
 impl Scheduler {
@@ -37,6 +40,7 @@ impl Scheduler {
         clock: SharedClock,
         live: Arc<Live>,
         workload: Arc<Workload>,
+        statuses: Option<Reporter>,
     ) -> Scheduler {
         Scheduler {
             store,
@@ -46,6 +50,7 @@ impl Scheduler {
             work: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
             steps_started: Mutex::new(HashMap::new()),
+            statuses,
         }
     }
 
@@ -76,6 +81,9 @@ impl Scheduler {
                     .await?
                     .unwrap_or_default();
                 self.publish(&repo, build.id).await;
+                if let Some(statuses) = &self.statuses {
+                    statuses.stage_started(&subject(&repo, &build), &stage.name);
+                }
                 metrics::gauge!("hangar_stages_running").increment(1.0);
                 return Ok(Some(Assignment {
                     stage,
@@ -156,6 +164,13 @@ impl Scheduler {
         metrics::gauge!("hangar_stages_running").decrement(1.0);
         if finished.released > 0 {
             self.wake();
+        }
+        if let Some(statuses) = self.statuses.as_ref().filter(|_| finished.applied) {
+            let subject = subject(&a.repo, &a.build);
+            statuses.stage_ended(&subject, &a.stage.name, result.status);
+            if let Some(build) = &finished.build {
+                statuses.build_ended(&subject, build.status);
+            }
         }
         if let Some(build) = &finished.build {
             self.build_finished(build);
@@ -241,6 +256,9 @@ impl Scheduler {
             metrics::counter!("hangar_builds_finished_total", "status" => Status::Killed.as_str())
                 .increment(1);
             if let Some(repo) = self.store.find_repo(repo).await? {
+                if let (Some(statuses), Some(cancelled)) = (&self.statuses, &cancelled) {
+                    statuses.build_ended(&subject(&repo, cancelled), cancelled.status);
+                }
                 self.publish(&repo, build).await;
             }
         }
@@ -304,6 +322,19 @@ impl Scheduler {
     /// Publishes a build event for a build that changed outside the runner path.
     pub async fn announce(&self, repo: &crate::domain::Repo, build: BuildId) {
         self.publish(repo, build).await;
+    }
+}
+
+/// What a commit status needs to know about a build.
+fn subject(repo: &crate::domain::Repo, build: &Build) -> Subject {
+    Subject {
+        build: build.id,
+        repo: repo.id,
+        slug: repo.slug.clone(),
+        clone_url: repo.clone_url().to_string(),
+        number: build.number,
+        sha: build.after.clone(),
+        event: build.event,
     }
 }
 

@@ -98,11 +98,25 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         secrets.clone(),
         &config.server_url,
     ));
+    let shutdown = CancellationToken::new();
+    let statuses = crate::commit_status::start(
+        store.clone(),
+        secrets.clone(),
+        clock.clone(),
+        crate::commit_status::Settings {
+            server_url: config.server_url.clone(),
+            github_api_url: config.statuses.github_api_url.clone(),
+            attempts: config.statuses.attempts,
+            backoff: config.statuses.backoff,
+        },
+        shutdown.clone(),
+    )?;
     let scheduler = Arc::new(Scheduler::new(
         store.clone(),
         clock.clone(),
         live.clone(),
         workload.clone(),
+        Some(statuses),
     ));
     let runner_name = format!("{}-local", hostname());
     let recovered = scheduler.recover(&runner_name).await?;
@@ -112,7 +126,14 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             "stages interrupted by the last shutdown ended as error (server restarted)"
         );
     }
-    let shutdown = CancellationToken::new();
+    if config.retention.enabled() {
+        tokio::spawn(crate::retention::run(
+            store.clone(),
+            config.retention.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        ));
+    }
     let settings = Arc::new(runner::Settings {
         name: runner_name,
         capacity: config.runner_capacity,

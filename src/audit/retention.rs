@@ -8,8 +8,12 @@ use crate::error::Result;
 use crate::store::Store;
 use std::time::Duration;
 
-/// How often the job looks.
+/// How often the job looks, at most: an hour, or a quarter of a shorter retention.
 const EVERY: Duration = Duration::from_secs(3600);
+
+fn every(retention: Duration) -> Duration {
+    (retention / 4).clamp(Duration::from_secs(1), EVERY)
+}
 
 /// Prunes what `retention` allows at `now`; returns the entries deleted.
 pub async fn prune_once(store: &Store, retention: Duration, now: i64) -> Result<u64> {
@@ -46,7 +50,7 @@ pub async fn prune_once(store: &Store, retention: Duration, now: i64) -> Result<
     Ok(deleted)
 }
 
-/// Runs the job every hour until `shutdown`.
+/// Runs the job every hour (a quarter of the retention, if that is shorter) until `shutdown`.
 pub async fn run(
     store: Store,
     retention: Duration,
@@ -58,7 +62,7 @@ pub async fn run(
             tracing::error!(error = %err.detail(), "pruning the audit trail failed; retrying later");
         }
         tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
+            _ = tokio::time::sleep(every(retention)) => {}
             _ = shutdown.cancelled() => return,
         }
     }

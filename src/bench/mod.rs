@@ -9,6 +9,7 @@ mod load;
 mod revoke;
 mod scenarios;
 mod scim;
+mod soak;
 mod target;
 mod user_api;
 mod workload;
@@ -85,6 +86,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 300)]
         megabytes: u64,
     },
+    /// A steady stream of small builds with retention on: the database's size over time.
+    Soak {
+        #[arg(long, default_value_t = 10_000)]
+        builds: usize,
+        /// Builds kept per repository (build_retention_count).
+        #[arg(long, default_value_t = 500)]
+        keep: u64,
+        /// Builds per repository that keep their logs (log_retention_count).
+        #[arg(long, default_value_t = 100)]
+        keep_logs: u64,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -110,6 +122,11 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Revoke { revocations } => revoke::run(revocations).await?,
         Bench::IdToken { requests } => workload::id_token(requests).await?,
         Bench::Masking { megabytes } => workload::masking(megabytes).await?,
+        Bench::Soak {
+            builds,
+            keep,
+            keep_logs,
+        } => soak::run(builds, keep, keep_logs).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;

@@ -252,18 +252,9 @@ pub async fn concurrent(builds: usize) -> anyhow::Result<()> {
     let secret = server.activate(&repo).await?;
     let sha = repo.push_change(0)?;
     let started = Instant::now();
-    let mut sends = Vec::new();
-    for i in 0..builds {
-        let (body, headers) = push_hook(&secret, &sha, &format!("c-{i}"));
-        let mut req = server.http.post(format!("{}/hook", server.url)).body(body);
-        for (k, v) in &headers {
-            req = req.header(k, v);
-        }
-        sends.push(tokio::spawn(req.send()));
-    }
-    for s in sends {
-        s.await??.error_for_status()?;
-    }
+    server
+        .push_hooks(&secret, &sha, (0..builds).map(|i| format!("c-{i}")))
+        .await?;
     let mut succeeded;
     loop {
         succeeded = 0;

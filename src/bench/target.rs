@@ -78,6 +78,11 @@ impl Server {
         Ok(String::from_utf8(out.stdout)?.trim().to_string())
     }
 
+    /// The server's data folder (its SQLite database lives there).
+    pub fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
     pub fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap_or(0)
     }
@@ -139,6 +144,29 @@ impl Server {
         )
         .await?;
         Ok(r["webhook_secret"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Delivers one signed push webhook of `sha` per delivery id, all at once; fails if any is
+    /// refused.
+    pub async fn push_hooks(
+        &self,
+        secret: &str,
+        sha: &str,
+        deliveries: impl IntoIterator<Item = String>,
+    ) -> anyhow::Result<()> {
+        let mut sends = Vec::new();
+        for delivery in deliveries {
+            let (body, headers) = push_hook(secret, sha, &delivery);
+            let mut req = self.http.post(format!("{}/hook", self.url)).body(body);
+            for (k, v) in &headers {
+                req = req.header(k, v);
+            }
+            sends.push(tokio::spawn(req.send()));
+        }
+        for s in sends {
+            s.await??.error_for_status()?;
+        }
+        Ok(())
     }
 
     pub async fn wait_build(&self, number: i64, timeout: Duration) -> anyhow::Result<Value> {

@@ -1,6 +1,6 @@
 use super::*;
 
-fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+pub(super) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -94,7 +94,7 @@ fn sizes_accept_binary_and_decimal_units() {
 fn the_example_file_documents_every_key_and_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("hangar.example.toml");
     let text = std::fs::read_to_string(&path).expect("hangar.example.toml exists");
-    for key in KEYS {
+    for key in KEYS.iter().chain(super::builds::KEYS) {
         assert!(
             text.lines().any(|l| {
                 let l = l.trim_start_matches('#').trim_start();

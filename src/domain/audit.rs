@@ -197,6 +197,15 @@ pub enum AuditAction {
     SecretDeleted,
     /// Everything sealed was sealed again under a new server key.
     SecretKeyRotated,
+    /// A repository's forge credentials (for commit statuses) were set, never with the token.
+    RepoForgeSet,
+    /// A repository's forge credentials were removed.
+    RepoForgeRemoved,
+    /// Finished builds were deleted with their stages, steps and logs (retention or
+    /// `DELETE .../builds?before=N`); the detail says how many and why.
+    BuildsPurged,
+    /// Finished builds' logs were deleted by retention; the records stay.
+    LogsPurged,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -279,6 +288,10 @@ impl AuditAction {
             AuditAction::ScimGroupChanged => "scim.group_changed",
             AuditAction::ScimTokenCreated => "scim.token_created",
             AuditAction::ScimTokenRevoked => "scim.token_revoked",
+            AuditAction::RepoForgeSet => "repo.forge_set",
+            AuditAction::RepoForgeRemoved => "repo.forge_removed",
+            AuditAction::BuildsPurged => "build.purged",
+            AuditAction::LogsPurged => "build.logs_purged",
             AuditAction::SecretCreated => "secret.created",
             AuditAction::SecretUpdated => "secret.updated",
             AuditAction::SecretDeleted => "secret.deleted",

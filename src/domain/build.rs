@@ -135,6 +135,9 @@ pub struct Build {
     pub delivery_id: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
+    /// The commit statuses sent to the forge for this build, per context, and how each went.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<super::commit_status::CommitStatus>,
 }
 
 /// One `kind: pipeline` document of a build, scheduled on its own.

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod commit_status;
 pub mod identity;
 pub mod ids;
 pub mod log;
@@ -14,6 +15,7 @@ pub mod user;
 
 pub use audit::{Actor, AuditAction, AuditEvent, LoginFailure, Outcome};
 pub use build::{Build, Event, Stage, Step};
+pub use commit_status::{CommitState, CommitStatus, Delivery, ForgeKind};
 pub use identity::{BuildActor, Ending, TriggerPolicy};
 pub use ids::{BuildId, RepoId, SessionId, StageId, StepId, TokenId, UserId};
 pub use repo::{Repo, Slug, Visibility};

@@ -304,6 +304,7 @@ impl Store {
 
     async fn with_stages(&self, mut build: Build) -> Result<Build> {
         build.stages = self.list_stages(build.id).await?;
+        build.statuses = self.list_commit_statuses(build.id).await?;
         Ok(build)
     }
 

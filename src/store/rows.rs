@@ -211,6 +211,7 @@ impl BuildRow {
             approved_by: self.approved_by,
             warnings: json::<Vec<String>>("warnings", &self.warnings)?,
             stages: Vec::new(),
+            statuses: Vec::new(),
         })
     }
 }

@@ -125,6 +125,7 @@ const SEALED: &[(&str, &str, &str)] = &[
     ("sessions", "id", "refresh_token"),
     ("sessions", "id", "id_token_hint"),
     ("login_transactions", "state_hash", "pkce_verifier"),
+    ("repo_forges", "repo_id", "token"),
 ];
 
 impl Store {

@@ -61,7 +61,7 @@ pub struct Recovery {
     pub builds: Vec<BuildId>,
 }
 
-const DONE: &str = "('skipped','declined','success','failure','killed','error')";
+pub(super) const DONE: &str = "('skipped','declined','success','failure','killed','error')";
 
 /// How often `claim_stage` tries again when another runner got in first.
 const CLAIM_ATTEMPTS: usize = 8;

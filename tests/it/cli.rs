@@ -156,3 +156,66 @@ fn client_commands_say_which_variables_they_need() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("HANGAR_SERVER"));
 }
+
+#[tokio::test]
+async fn repo_forge_set_reads_the_token_from_stdin_and_build_purge_deletes_old_builds() {
+    use std::io::Write;
+    let app = TestApp::spawn().await;
+    let git = GitRepo::with_pipeline(
+        "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: hi\n  commands: [echo hi]\n",
+    );
+    app.activate("acme/api", &git).await;
+    app.start_build("acme/api", "main").await;
+    app.wait_for_build("acme/api", 1).await;
+    let server = app.url.clone();
+    let (set, show, purge) = tokio::task::spawn_blocking(move || {
+        let env = [
+            ("HANGAR_SERVER", server.as_str()),
+            ("HANGAR_TOKEN", ADMIN_TOKEN),
+        ];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hangar"));
+        cmd.args(["repo", "forge", "set", "acme/api", "--kind", "github"])
+            .env(
+                "HANGAR_CONFIG_DIR",
+                std::env::temp_dir().join("hangar-it-never-logged-in"),
+            )
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("hangar runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"ghp_fromstdin123\n")
+            .expect("write the token");
+        let set = child.wait_with_output().expect("hangar ends");
+        let show = hangar(&["repo", "forge", "show", "acme/api"], &env);
+        let purge = hangar(&["build", "purge", "acme/api", "--before", "2"], &env);
+        (set, show, purge)
+    })
+    .await
+    .expect("joins");
+    for out in [&set, &show, &purge] {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains("ghp_fromstdin123"), "{all}");
+    }
+    assert!(String::from_utf8_lossy(&show.stdout).contains("\"token_set\": true"));
+    assert!(String::from_utf8_lossy(&purge.stdout).contains("1 builds deleted"));
+    let (status, _) = app
+        .call(reqwest::Method::GET, "/api/repos/acme/api/builds/1", None)
+        .await;
+    assert_eq!(status, 404);
+}

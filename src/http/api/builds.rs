@@ -300,3 +300,58 @@ mod tests {
         }
     }
 }
+
+/// `?before=N` of Drone's purge.
+#[derive(Debug, Deserialize)]
+pub struct Purge {
+    before: Option<String>,
+}
+
+/// Builds deleted per transaction by the purge.
+const PURGE_BATCH: u32 = 200;
+
+/// `DELETE /api/repos/{owner}/{name}/builds?before=N` (Drone's purge, `repo.admin`): deletes
+/// the finished builds numbered below N with their stages, steps and logs, a batch per
+/// transaction; unfinished builds stay. Answers `{"deleted": count}`.
+pub async fn purge(
+    AppState(app): AppState<State>,
+    principal: Principal,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<Purge>,
+) -> Result<axum::Json<serde_json::Value>> {
+    let repo = repo_for(&app, &principal, &owner, &name, Action::RepoAdmin, None).await?;
+    let before = q
+        .before
+        .as_deref()
+        .ok_or_else(|| Error::Malformed("before (a build number) is required: ?before=N".into()))?;
+    let before: i64 = before
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            Error::Malformed(format!(
+                "before must be a build number of 1 or more, not {before:?}"
+            ))
+        })?;
+    let actor = principal.actor();
+    let mut deleted = 0;
+    loop {
+        let n = app
+            .store
+            .purge_builds_before(
+                repo.id,
+                &repo.slug,
+                before,
+                PURGE_BATCH,
+                &actor,
+                app.clock.now_ms(),
+            )
+            .await?;
+        deleted += n;
+        if n < u64::from(PURGE_BATCH) {
+            break;
+        }
+    }
+    Ok(axum::Json(serde_json::json!({ "deleted": deleted })))
+}

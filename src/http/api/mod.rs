@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod builds;
+pub mod forge;
 pub mod logs;
 pub mod repos;
 pub mod secrets;
@@ -41,7 +42,11 @@ pub fn router() -> Router<State> {
         )
         .route(
             "/repos/{owner}/{name}/builds",
-            get(builds::list).post(builds::create),
+            get(builds::list).post(builds::create).delete(builds::purge),
+        )
+        .route(
+            "/repos/{owner}/{name}/forge",
+            get(forge::show).put(forge::set).delete(forge::delete),
         )
         .route("/repos/{owner}/{name}/builds/latest", get(builds::latest))
         .route(

@@ -94,6 +94,7 @@ impl Fixture {
                 approved_by: String::new(),
                 warnings: Vec::new(),
                 stages: vec![],
+                statuses: vec![],
             },
             stage: Stage {
                 id: StageId(20),

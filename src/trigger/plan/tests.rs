@@ -79,6 +79,7 @@ fn build(branch: &str) -> Build {
         approved_by: String::new(),
         warnings: Vec::new(),
         stages: Vec::new(),
+        statuses: Vec::new(),
     }
 }
 

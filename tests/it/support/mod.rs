@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod database;
+pub mod forge;
 pub mod git;
 pub mod hooks;
 pub mod people;
@@ -43,6 +44,8 @@ pub fn config(data: &std::path::Path, database_url: &str) -> Config {
         log: "warn".into(),
         log_format: LogFormat::Text,
         identity: hangar::config::IdentityConfig::defaults(data),
+        statuses: hangar::config::StatusSettings::default(),
+        retention: hangar::config::Retention::default(),
     }
 }
 
