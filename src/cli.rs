@@ -6,6 +6,7 @@
 
 mod audit;
 mod login;
+mod netrc;
 mod scim;
 mod secret;
 mod token;
@@ -144,6 +145,9 @@ pub enum RepoCommand {
         #[arg(long)]
         remove: bool,
     },
+    /// Clone credentials of a private repository.
+    #[command(subcommand)]
+    Netrc(netrc::NetrcCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -394,6 +398,7 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
                     .await?,
             )
         }
+        RepoCommand::Netrc(cmd) => netrc::run(&client, cmd).await,
         RepoCommand::Rm { slug, remove } => {
             let path = format!("/api/repos/{}?remove={remove}", split_slug(&slug)?);
             client.call(Method::DELETE, &path, None).await?;

@@ -197,6 +197,9 @@ pub enum AuditAction {
     SecretDeleted,
     /// Everything sealed was sealed again under a new server key.
     SecretKeyRotated,
+    /// A repository's clone credentials were set or replaced (never with the token).
+    RepoNetrcSet,
+    RepoNetrcDeleted,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -283,6 +286,8 @@ impl AuditAction {
             AuditAction::SecretUpdated => "secret.updated",
             AuditAction::SecretDeleted => "secret.deleted",
             AuditAction::SecretKeyRotated => "secret.key_rotated",
+            AuditAction::RepoNetrcSet => "repo.netrc_set",
+            AuditAction::RepoNetrcDeleted => "repo.netrc_deleted",
         }
     }
 }

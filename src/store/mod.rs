@@ -40,6 +40,7 @@ mod issuer;
 mod local_accounts;
 mod logins;
 mod logs;
+mod netrc;
 mod repos;
 mod rows;
 mod scim;
@@ -64,6 +65,7 @@ pub use issuer::{
 pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
 pub use logs::LogChunk;
+pub use netrc::SealedNetrc;
 pub use repos::{NewRepo, RepoPatch};
 pub use scim::{ScimClient, ScimPage, ScimUser, ScimUserWrite};
 pub use scim_groups::{GroupChange, ScimGroup};

@@ -16,6 +16,8 @@ mod crash;
 mod device;
 mod issuer;
 mod login;
+mod netrc;
+mod sandbox;
 mod scim;
 mod secrets;
 mod store;

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod builds;
 pub mod logs;
+pub mod netrc;
 pub mod repos;
 pub mod secrets;
 pub mod stream;
@@ -81,6 +82,10 @@ pub fn router() -> Router<State> {
                 .delete(secrets::delete),
         )
         .route("/repos/{owner}/{name}/encrypt", post(secrets::encrypt))
+        .route(
+            "/repos/{owner}/{name}/netrc",
+            get(netrc::show).put(netrc::set).delete(netrc::delete),
+        )
         .route(
             "/secrets/{namespace}",
             get(secrets::org_list).post(secrets::org_create),
