@@ -199,6 +199,29 @@ impl Mirrors {
         Ok(FileAt::NoCommit)
     }
 
+    /// Runs `git <config> verify-commit --raw <commit>` in the mirror with `env`, fetching once
+    /// if the commit is not there yet; `None` when it is not there even then.
+    pub async fn verify_commit(
+        &self,
+        repo: &Repo,
+        commit: &str,
+        config: &[String],
+        env: &[(String, String)],
+    ) -> Result<Option<std::process::Output>> {
+        let lock = self.lock(repo.id);
+        let _guard = lock.lock().await;
+        let path = self.ensure(repo).await?;
+        if !self.has_commit(&path, commit).await {
+            self.fetch(repo, &path).await?;
+            if !self.has_commit(&path, commit).await {
+                return Ok(None);
+            }
+        }
+        let mut args: Vec<&str> = config.iter().map(String::as_str).collect();
+        args.extend(["verify-commit", "--raw", commit]);
+        Ok(Some(process::git_with_env(Some(&path), &args, env).await?))
+    }
+
     async fn has_commit(&self, path: &Path, commit: &str) -> bool {
         let object = format!("{commit}^{{commit}}");
         process::git(Some(path), &["cat-file", "-e", &object])

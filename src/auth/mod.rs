@@ -27,6 +27,7 @@
 //! What does not live here: HTTP header parsing (`http::auth`). What a principal may do is
 //! decided in `policy`.
 
+pub mod commit_keys;
 mod credentials;
 pub mod encrypted;
 pub mod issuer;

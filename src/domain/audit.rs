@@ -200,6 +200,9 @@ pub enum AuditAction {
     /// A repository's clone credentials were set or replaced (never with the token).
     RepoNetrcSet,
     RepoNetrcDeleted,
+    /// A user's commit signing key was registered, or removed.
+    UserKeyAdded,
+    UserKeyRemoved,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -288,6 +291,8 @@ impl AuditAction {
             AuditAction::SecretKeyRotated => "secret.key_rotated",
             AuditAction::RepoNetrcSet => "repo.netrc_set",
             AuditAction::RepoNetrcDeleted => "repo.netrc_deleted",
+            AuditAction::UserKeyAdded => "user.key_added",
+            AuditAction::UserKeyRemoved => "user.key_removed",
         }
     }
 }

@@ -78,6 +78,37 @@ pub fn spawn_step(spec: &Spec<'_>) -> io::Result<StepProcess> {
     })
 }
 
+/// Runs a helper program (`gpg`) with `args`, the extra environment `env` and `input` on its
+/// standard input; collects its output.
+#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
+pub async fn tool(
+    program: &str,
+    args: &[&str],
+    env: &[(String, String)],
+    input: Option<&[u8]>,
+) -> io::Result<Output> {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", base_path())
+        .env("LC_ALL", "C")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input).await?;
+    }
+    child.wait_with_output().await
+}
+
 /// Runs a program to see whether it works here (`bwrap` at start); its output is collected.
 #[allow(clippy::disallowed_methods)] // this module is where processes are spawned
 pub async fn probe(program: &Path, args: &[&str]) -> io::Result<Output> {

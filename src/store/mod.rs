@@ -50,6 +50,7 @@ mod secrets;
 mod sessions;
 mod stages;
 mod tokens;
+mod user_keys;
 mod users;
 
 pub use crate::domain::TokenKind;
@@ -73,6 +74,7 @@ pub use secrets::{IdTokenGrant, NewSecret, Rekey, SealedSecret, SecretPatch, Sec
 pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};
+pub use user_keys::UserKey;
 pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserPatch};
 
 /// Something of either driver: a pool, a connection or a transaction.

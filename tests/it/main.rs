@@ -23,5 +23,6 @@ mod secrets;
 mod store;
 mod tokens;
 mod users;
+mod verified_commits;
 mod webhooks;
 mod workload;
