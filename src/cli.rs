@@ -7,6 +7,7 @@
 mod audit;
 mod forge;
 mod login;
+mod netrc;
 mod scim;
 mod secret;
 mod token;
@@ -148,6 +149,9 @@ pub enum RepoCommand {
     /// Forge credentials for commit statuses.
     #[command(subcommand)]
     Forge(forge::ForgeCommand),
+    /// Clone credentials of a private repository.
+    #[command(subcommand)]
+    Netrc(netrc::NetrcCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -404,6 +408,7 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
                     .await?,
             )
         }
+        RepoCommand::Netrc(cmd) => netrc::run(&client, cmd).await,
         RepoCommand::Rm { slug, remove } => {
             let path = format!("/api/repos/{}?remove={remove}", split_slug(&slug)?);
             client.call(Method::DELETE, &path, None).await?;

@@ -58,6 +58,10 @@ pub struct Config {
     pub log_limit: u64,
     /// Time between SIGTERM and SIGKILL when a step is cancelled or times out.
     pub cancel_grace: Duration,
+    /// Whether exec steps run inside bubblewrap (`auto`: when `bwrap` works here).
+    pub sandbox: SandboxMode,
+    /// The configuration file read, if any (hidden from sandboxed steps: it may hold secrets).
+    pub config_file: Option<PathBuf>,
     /// `tracing` filter (`info`, `hangar=debug`, ...).
     pub log: String,
     pub log_format: LogFormat,
@@ -67,6 +71,17 @@ pub struct Config {
     pub statuses: StatusSettings,
     /// How long finished builds and their logs are kept.
     pub retention: Retention,
+}
+
+/// Whether exec steps run inside bubblewrap (`bwrap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// When `bwrap` is installed and works here; otherwise unsandboxed, with a warning.
+    Auto,
+    /// Always; the server refuses to start without a working `bwrap`.
+    On,
+    /// Never.
+    Off,
 }
 
 /// Every key: its name in `hangar.toml` (the environment variable is `HANGAR_` + upper case).
@@ -108,6 +123,7 @@ pub const KEYS: &[&str] = &[
     "runner_capacity",
     "log_limit",
     "cancel_grace",
+    "sandbox",
     "log",
     "log_format",
 ];
@@ -130,6 +146,7 @@ struct FileConfig {
     runner_capacity: Option<toml::Value>,
     log_limit: Option<toml::Value>,
     cancel_grace: Option<toml::Value>,
+    sandbox: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
     #[serde(flatten)]
@@ -272,6 +289,12 @@ impl Config {
                 .map_err(|e| anyhow::anyhow!("cancel_grace (HANGAR_CANCEL_GRACE): {e}"))?,
             None => Duration::from_secs(10),
         };
+        let sandbox = match text("sandbox", from_file.sandbox).as_deref() {
+            None | Some("auto") => SandboxMode::Auto,
+            Some("on") => SandboxMode::On,
+            Some("off") => SandboxMode::Off,
+            Some(other) => bail!("sandbox (HANGAR_SANDBOX) = {other:?} must be auto, on or off"),
+        };
         let log = text("log", from_file.log).unwrap_or_else(|| "info".into());
         let log_format = match text("log_format", from_file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -290,6 +313,8 @@ impl Config {
                 runner_capacity,
                 log_limit,
                 cancel_grace,
+                sandbox,
+                config_file: path,
                 log,
                 log_format,
                 identity,

@@ -1,8 +1,10 @@
 //! Cached bare mirrors of activated repositories, from which the server reads `.drone.yml` at a
 //! build's commit (the runner clones on its own). A mirror is fetched only when the commit asked
 //! for is not in it yet. Mirrors of repositories on this machine share the source's objects
-//! (`git clone --shared`), so a fresh commit there is readable without a fetch.
+//! (`git clone --shared`), so a fresh commit there is readable without a fetch. A private
+//! repository's clone credentials (`auth/netrc.rs`) reach git through its environment.
 
+use crate::auth::netrc::{CloneCredentials, GIT_HELPER};
 use crate::domain::{Repo, RepoId};
 use crate::error::{Error, Result};
 use crate::runner::process;
@@ -44,6 +46,8 @@ pub struct Mirrors {
     /// Files already read at a full commit id: a commit never changes, so a burst of builds of
     /// one commit reads its configuration once.
     files: Mutex<HashMap<(String, String, String), FileAt>>,
+    /// Where private repositories' clone credentials come from.
+    credentials: Option<CloneCredentials>,
 }
 
 const CACHED_FILES: usize = 512;
@@ -59,7 +63,35 @@ impl Mirrors {
             root,
             locks: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
+            credentials: None,
         }
+    }
+
+    /// Mirrors that fetch private repositories with their clone credentials.
+    pub fn with_credentials(mut self, credentials: CloneCredentials) -> Mirrors {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Runs a git command that talks to `repo`'s remote, with its clone credentials if it has
+    /// some.
+    async fn remote_git(
+        &self,
+        repo: &Repo,
+        dir: Option<&Path>,
+        args: &[&str],
+    ) -> Result<std::process::Output> {
+        let netrc = match &self.credentials {
+            Some(c) => c.find(repo).await?,
+            None => None,
+        };
+        Ok(match netrc {
+            Some(netrc) => {
+                let all: Vec<&str> = GIT_HELPER.iter().chain(args).copied().collect();
+                process::git_with_env(dir, &all, &netrc.variables()).await?
+            }
+            None => process::git(dir, args).await?,
+        })
     }
 
     fn lock(&self, repo: RepoId) -> Arc<tokio::sync::Mutex<()>> {
@@ -95,7 +127,7 @@ impl Mirrors {
             None => url,
         };
         args.extend(["--", source, &tmp_s]);
-        let out = process::git(None, &args).await?;
+        let out = self.remote_git(repo, None, &args).await?;
         if !out.status.success() {
             let _ = tokio::fs::remove_dir_all(&tmp).await;
             return Err(failed(&format!("cloning {url}"), &out));
@@ -104,17 +136,21 @@ impl Mirrors {
         Ok(path)
     }
 
-    async fn fetch(&self, path: &Path) -> Result<()> {
-        let out = process::git(Some(path), &["fetch", "--quiet", "--prune", "origin"]).await?;
+    async fn fetch(&self, repo: &Repo, path: &Path) -> Result<()> {
+        let out = self
+            .remote_git(repo, Some(path), &["fetch", "--quiet", "--prune", "origin"])
+            .await?;
         if !out.status.success() {
             return Err(failed("fetching", &out));
         }
         // Pull request heads are not in the default refspec of every forge's mirror.
-        let _ = process::git(
-            Some(path),
-            &["fetch", "--quiet", "origin", "+refs/pull/*:refs/pull/*"],
-        )
-        .await;
+        let _ = self
+            .remote_git(
+                repo,
+                Some(path),
+                &["fetch", "--quiet", "origin", "+refs/pull/*:refs/pull/*"],
+            )
+            .await;
         Ok(())
     }
 
@@ -157,10 +193,33 @@ impl Mirrors {
                 return Ok(FileAt::NoFile);
             }
             if attempt == 0 {
-                self.fetch(&path).await?;
+                self.fetch(repo, &path).await?;
             }
         }
         Ok(FileAt::NoCommit)
+    }
+
+    /// Runs `git <config> verify-commit --raw <commit>` in the mirror with `env`, fetching once
+    /// if the commit is not there yet; `None` when it is not there even then.
+    pub async fn verify_commit(
+        &self,
+        repo: &Repo,
+        commit: &str,
+        config: &[String],
+        env: &[(String, String)],
+    ) -> Result<Option<std::process::Output>> {
+        let lock = self.lock(repo.id);
+        let _guard = lock.lock().await;
+        let path = self.ensure(repo).await?;
+        if !self.has_commit(&path, commit).await {
+            self.fetch(repo, &path).await?;
+            if !self.has_commit(&path, commit).await {
+                return Ok(None);
+            }
+        }
+        let mut args: Vec<&str> = config.iter().map(String::as_str).collect();
+        args.extend(["verify-commit", "--raw", commit]);
+        Ok(Some(process::git_with_env(Some(&path), &args, env).await?))
     }
 
     async fn has_commit(&self, path: &Path, commit: &str) -> bool {
@@ -175,7 +234,7 @@ impl Mirrors {
         let lock = self.lock(repo.id);
         let _guard = lock.lock().await;
         let path = self.ensure(repo).await?;
-        self.fetch(&path).await?;
+        self.fetch(repo, &path).await?;
         self.describe(&path, &format!("refs/heads/{branch}")).await
     }
 
@@ -187,7 +246,7 @@ impl Mirrors {
         if let Some(c) = self.describe(&path, rev).await? {
             return Ok(Some(c));
         }
-        self.fetch(&path).await?;
+        self.fetch(repo, &path).await?;
         self.describe(&path, rev).await
     }
 

@@ -134,6 +134,10 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             shutdown.clone(),
         ));
     }
+    let sandbox =
+        runner::sandbox::Sandbox::detect(config.sandbox, runner::sandbox::hidden_paths(&config))
+            .await
+            .map_err(anyhow::Error::msg)?;
     let settings = Arc::new(runner::Settings {
         name: runner_name,
         capacity: config.runner_capacity,
@@ -142,9 +146,14 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         cancel_grace: config.cancel_grace,
         server_url: config.server_url.clone(),
         proxy: runner::env::proxy_variables(std::env::vars()),
+        sandbox,
         clock: clock.clone(),
     });
-    let mirrors = Arc::new(Mirrors::new(config.data_dir.join("mirrors")));
+    let mirrors = Arc::new(
+        Mirrors::new(config.data_dir.join("mirrors")).with_credentials(
+            crate::auth::netrc::CloneCredentials::new(store.clone(), secrets.clone()),
+        ),
+    );
     let trigger = Trigger::start(
         store.clone(),
         clock.clone(),

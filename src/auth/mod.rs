@@ -21,16 +21,19 @@
 //! browser sessions a login makes, and their revalidation; `issuer/`, Hangar's own OpenID
 //! provider for local users; `oauth/`, the `/oauth` grants that hand out short-lived API access
 //! tokens (client credentials for service accounts, the device grant behind `hangar login`);
-//! `workload.rs`, builds' ID tokens and the secrets a step receives.
+//! `workload.rs`, builds' ID tokens and the secrets a step receives; `netrc.rs`, clone
+//! credentials of private repositories.
 //!
 //! What does not live here: HTTP header parsing (`http::auth`). What a principal may do is
 //! decided in `policy`.
 
+pub mod commit_keys;
 mod credentials;
 pub mod encrypted;
 pub mod issuer;
 pub mod keys;
 pub mod login;
+pub mod netrc;
 pub mod oauth;
 pub mod policy;
 pub mod principal;

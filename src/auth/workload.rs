@@ -176,8 +176,16 @@ impl Workload {
         ask: &StepAsk,
         now: i64,
     ) -> Result<StepGrant> {
+        let netrc = if ask.clone {
+            crate::auth::netrc::CloneCredentials::new(self.store.clone(), self.secrets.clone())
+                .find(&a.repo)
+                .await?
+        } else {
+            None
+        };
         let mut grant = StepGrant {
             secrets: self.secrets_for(a, &ask.secrets).await?,
+            netrc,
             ..StepGrant::default()
         };
         // Pull requests from forks get no ID tokens.

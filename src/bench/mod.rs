@@ -26,6 +26,10 @@ pub enum Bench {
         /// Include a clone of a small local bare repository before the step.
         #[arg(long)]
         clone: bool,
+        /// Run the steps inside bubblewrap (`on`) or not (`off`, as the engine's targets are
+        /// measured).
+        #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+        sandbox: String,
     },
     /// Signed webhooks accepted and durably queued per second; then forged ones rejected.
     Webhooks {
@@ -103,7 +107,11 @@ pub enum Bench {
 
 pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
-        Bench::PushLatency { pushes, clone } => scenarios::push_latency(pushes, clone).await?,
+        Bench::PushLatency {
+            pushes,
+            clone,
+            sandbox,
+        } => scenarios::push_latency(pushes, clone, sandbox == "on").await?,
         Bench::Webhooks {
             seconds,
             connections,
@@ -131,8 +139,8 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             authz::run()?;
             scenarios::idle().await?;
             scenarios::lint(200).await?;
-            scenarios::push_latency(200, false).await?;
-            scenarios::push_latency(200, true).await?;
+            scenarios::push_latency(200, false, false).await?;
+            scenarios::push_latency(200, true, false).await?;
             scenarios::webhooks(5, 64).await?;
             user_api::user_api(10, 64).await?;
             scenarios::concurrent(200).await?;

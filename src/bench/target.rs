@@ -39,6 +39,8 @@ impl Server {
             .env("HANGAR_DATA_DIR", dir.path().join("data"))
             .env("HANGAR_ADMIN_TOKEN", TOKEN)
             .env("HANGAR_LOG", "error")
+            // The engine's figures are measured without the sandbox; a scenario may ask for it.
+            .env("HANGAR_SANDBOX", "off")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         for (k, v) in extra {

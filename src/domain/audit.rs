@@ -206,6 +206,12 @@ pub enum AuditAction {
     BuildsPurged,
     /// Finished builds' logs were deleted by retention; the records stay.
     LogsPurged,
+    /// A repository's clone credentials were set or replaced (never with the token).
+    RepoNetrcSet,
+    RepoNetrcDeleted,
+    /// A user's commit signing key was registered, or removed.
+    UserKeyAdded,
+    UserKeyRemoved,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -296,6 +302,10 @@ impl AuditAction {
             AuditAction::SecretUpdated => "secret.updated",
             AuditAction::SecretDeleted => "secret.deleted",
             AuditAction::SecretKeyRotated => "secret.key_rotated",
+            AuditAction::RepoNetrcSet => "repo.netrc_set",
+            AuditAction::RepoNetrcDeleted => "repo.netrc_deleted",
+            AuditAction::UserKeyAdded => "user.key_added",
+            AuditAction::UserKeyRemoved => "user.key_removed",
         }
     }
 }

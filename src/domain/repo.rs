@@ -144,6 +144,9 @@ pub struct Repo {
     pub archived: bool,
     /// Who may start builds from webhooks.
     pub trigger_policy: super::identity::TriggerPolicy,
+    /// Builds need a head commit signed by a key registered to an active user, or wait for
+    /// approval.
+    pub verify_commits: bool,
     #[serde(skip)]
     pub webhook_secret: WebhookSecret,
 }

@@ -1,5 +1,6 @@
 //! What a step receives from the server when it starts (its secrets, its declared ID tokens,
-//! its grant to ask for more) laid over its environment, and the values its log must mask.
+//! its grant to ask for more, the clone step's `DRONE_NETRC_*`) laid over its environment, and
+//! the values its log must mask.
 
 use super::StepGrant;
 use super::mask;
@@ -39,11 +40,42 @@ pub(super) fn add_credentials(
     for (variable, token) in &grant.id_tokens {
         env.push((variable.clone(), token.expose().to_string()));
     }
+    if let Some(netrc) = &grant.netrc {
+        env.extend(netrc.variables());
+    }
     if let Some((url, token)) = &grant.request {
         env.push(("HANGAR_ID_TOKEN_REQUEST_URL".into(), url.clone()));
         env.push((
             "HANGAR_ID_TOKEN_REQUEST_TOKEN".into(),
             token.expose().to_string(),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::netrc::Netrc;
+    use crate::config::Secret;
+
+    #[test]
+    fn the_clone_credentials_token_is_masked_in_every_step_after_it_is_handed_out() {
+        let revealed = Revealed::default();
+        let clone = StepGrant {
+            netrc: Some(Netrc {
+                machine: "git.example.com".into(),
+                username: "ci-bot".into(),
+                password: Secret::new("clone-t0ken-8d1f3a"),
+            }),
+            ..StepGrant::default()
+        };
+        assert!(revealed.masker(&clone).is_some());
+        let mut later = revealed
+            .masker(&StepGrant::default())
+            .expect("the token is still masked");
+        let mut out = Vec::new();
+        later.feed(b"token=clone-t0ken-8d1f3a\n", &mut out);
+        later.finish(&mut out);
+        assert_eq!(String::from_utf8_lossy(&out), "token=********\n");
     }
 }

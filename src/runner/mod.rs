@@ -10,6 +10,7 @@ pub mod env;
 pub mod log;
 pub mod mask;
 pub mod process;
+pub mod sandbox;
 mod script;
 mod stage;
 mod workspace;
@@ -45,23 +46,27 @@ pub struct StepUpdate {
 }
 
 /// What a step about to start asks the server for: the secrets its `from_secret` values name,
-/// and the ID tokens its `id_tokens:` declare (variable name, audience).
+/// the ID tokens its `id_tokens:` declare (variable name, audience), and for the clone step the
+/// repository's clone credentials.
 #[derive(Debug, Clone, Default)]
 pub struct StepAsk {
     pub step: StepId,
     pub name: String,
+    pub clone: bool,
     pub secrets: Vec<String>,
     pub id_tokens: Vec<(String, String)>,
 }
 
 /// What the server hands a step: the secrets it may have (by secret name), the URL and bearer
-/// to ask for ID tokens (`HANGAR_ID_TOKEN_REQUEST_*`; absent when the build may get none), and
-/// the declared ID tokens (by variable name). `Debug` shows no value.
+/// to ask for ID tokens (`HANGAR_ID_TOKEN_REQUEST_*`; absent when the build may get none), the
+/// declared ID tokens (by variable name), and the clone step's clone credentials. `Debug` shows
+/// no value.
 #[derive(Debug, Clone, Default)]
 pub struct StepGrant {
     pub secrets: Vec<(String, crate::config::Secret)>,
     pub request: Option<(String, crate::config::Secret)>,
     pub id_tokens: Vec<(String, crate::config::Secret)>,
+    pub netrc: Option<crate::auth::netrc::Netrc>,
 }
 
 impl StepGrant {
@@ -72,6 +77,7 @@ impl StepGrant {
             .map(|(_, s)| s)
             .chain(self.request.iter().map(|(_, s)| s))
             .chain(self.id_tokens.iter().map(|(_, s)| s))
+            .chain(self.netrc.iter().map(|n| &n.password))
             .map(|s| s.expose())
     }
 }
@@ -144,6 +150,8 @@ pub struct Settings {
     pub server_url: String,
     /// Proxy variables of the runner's own environment, passed on to steps.
     pub proxy: env::Environment,
+    /// Where steps run isolated: the sandbox around them.
+    pub sandbox: Option<sandbox::Sandbox>,
     pub clock: crate::clock::SharedClock,
 }
 

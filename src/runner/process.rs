@@ -19,12 +19,25 @@ pub struct Spec<'a> {
     pub args: &'a [String],
     pub cwd: &'a Path,
     pub env: &'a [(String, String)],
+    /// What `program` is: the step itself, or the sandbox around it.
+    pub leader: Leader,
+}
+
+/// What leads a step's process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leader {
+    /// The step's own shell.
+    Step,
+    /// `bwrap`, which dies at SIGTERM and takes the whole sandbox with it (`--die-with-parent`):
+    /// so SIGTERM goes to the step's processes without it, and they keep their grace.
+    Sandbox,
 }
 
 /// A running step: the child (leader of its own process group) and the read end of its output.
 pub struct StepProcess {
     pub child: Child,
     pub pid: i32,
+    pub leader: Leader,
     pub output: pipe::Receiver,
 }
 
@@ -57,7 +70,58 @@ pub fn spawn_step(spec: &Spec<'_>) -> io::Result<StepProcess> {
         .and_then(|id| i32::try_from(id).ok())
         .ok_or_else(|| io::Error::other("the step exited before its pid was known"))?;
     let output = pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
-    Ok(StepProcess { child, pid, output })
+    Ok(StepProcess {
+        child,
+        pid,
+        leader: spec.leader,
+        output,
+    })
+}
+
+/// Runs a helper program (`gpg`) with `args`, the extra environment `env` and `input` on its
+/// standard input; collects its output.
+#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
+pub async fn tool(
+    program: &str,
+    args: &[&str],
+    env: &[(String, String)],
+    input: Option<&[u8]>,
+) -> io::Result<Output> {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", base_path())
+        .env("LC_ALL", "C")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input).await?;
+    }
+    child.wait_with_output().await
+}
+
+/// Runs a program to see whether it works here (`bwrap` at start); its output is collected.
+#[allow(clippy::disallowed_methods)] // this module is where processes are spawned
+pub async fn probe(program: &Path, args: &[&str]) -> io::Result<Output> {
+    Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", base_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output()
+        .await
 }
 
 /// Sends `signal` to every process of the group led by `pgid`. A group that is gone is fine.
@@ -65,10 +129,45 @@ pub fn signal_group(pgid: i32, signal: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), signal);
 }
 
-/// Stops a step: SIGTERM to its group, up to `grace` for the leader to exit, then SIGKILL to
-/// whatever is left of the group. Returns the leader's exit status.
-pub async fn terminate(child: &mut Child, pgid: i32, grace: Duration) -> io::Result<ExitStatus> {
-    signal_group(pgid, nix::sys::signal::Signal::SIGTERM);
+/// Sends `signal` to every process of the group led by `pgid` but the leader itself.
+fn signal_members(pgid: i32, signal: nix::sys::signal::Signal) {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid != pgid && process_group(pid) == Some(pgid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+}
+
+/// The process group of `pid` (field 5 of `/proc/PID/stat`).
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Stops a step: SIGTERM to its group (a sandbox's leader excepted), up to `grace` for the
+/// leader to exit, then SIGKILL to whatever is left of the group. Returns the leader's exit
+/// status.
+pub async fn terminate(
+    child: &mut Child,
+    pgid: i32,
+    leader: Leader,
+    grace: Duration,
+) -> io::Result<ExitStatus> {
+    match leader {
+        Leader::Step => signal_group(pgid, nix::sys::signal::Signal::SIGTERM),
+        Leader::Sandbox => signal_members(pgid, nix::sys::signal::Signal::SIGTERM),
+    }
     let status = match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status?,
         Err(_) => {
@@ -92,6 +191,21 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// Runs `git` with `args` (in `dir` if given) and collects its output. Never prompts.
 pub async fn git(dir: Option<&Path>, args: &[&str]) -> io::Result<Output> {
     git_with_input(dir, args, None).await
+}
+
+/// Runs `git` with `args` and the extra environment `env` (credentials for a credential helper:
+/// the environment, unlike the command line, is not readable by other users).
+pub async fn git_with_env(
+    dir: Option<&Path>,
+    args: &[&str],
+    env: &[(String, String)],
+) -> io::Result<Output> {
+    let mut cmd = git_command(dir, args);
+    cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn()?.wait_with_output().await
 }
 
 /// Runs `git`, writing `input` to its standard input.
@@ -160,6 +274,7 @@ mod tests {
             args: &args,
             cwd: dir.path(),
             env: &[],
+            leader: Leader::Step,
         })
         .expect("spawns");
         let mut out = String::new();
@@ -181,6 +296,7 @@ mod tests {
             args: &args,
             cwd: dir.path(),
             env: &env,
+            leader: Leader::Step,
         })
         .expect("spawns");
         let mut out = String::new();
@@ -197,9 +313,10 @@ mod tests {
             args: &args,
             cwd: dir.path(),
             env: &[],
+            leader: Leader::Step,
         })
         .expect("spawns");
-        let status = terminate(&mut p.child, p.pid, Duration::from_millis(200))
+        let status = terminate(&mut p.child, p.pid, p.leader, Duration::from_millis(200))
             .await
             .expect("terminates");
         assert!(!status.success());

@@ -34,7 +34,9 @@ pub fn invocation(shell: &str, script: &str) -> (String, Vec<String>) {
 }
 
 /// The clone step: fetch the build's ref from the repository's configured URL (never one from
-/// a webhook) into the workspace, and check out the build's commit.
+/// a webhook) into the workspace, and check out the build's commit. The clone credentials
+/// (`DRONE_NETRC_*`, given to this step only) reach git through a credential helper that reads
+/// them from the environment.
 ///
 /// A repository on this machine is not fetched: the workspace borrows its objects (what
 /// `git clone --shared` does), which saves the copy; if the commit is not there, it is fetched.
@@ -61,9 +63,17 @@ pub fn clone(clone_url: &str, build: &Build, depth: u32) -> String {
         "git fetch -q{depth} origin {}",
         quote(&format!("+{git_ref}:"))
     );
+    let helper = crate::auth::netrc::GIT_HELPER[3]
+        .strip_prefix("credential.helper=")
+        .unwrap_or_default();
     let mut lines = vec![
         "git init -q --template= .".to_string(),
         format!("git remote add origin {}", quote(clone_url)),
+        // A private repository's credentials come from the step's `DRONE_NETRC_*`.
+        format!(
+            "if [ -n \"${{DRONE_NETRC_PASSWORD:-}}\" ]; then git config credential.helper {}; fi",
+            quote(helper)
+        ),
     ];
     match local_objects(clone_url) {
         Some(objects) if !build.after.is_empty() => {
@@ -82,7 +92,7 @@ pub fn clone(clone_url: &str, build: &Build, depth: u32) -> String {
 }
 
 /// The path of a clone URL that names this machine's file system.
-fn local_objects(url: &str) -> Option<&str> {
+pub(super) fn local_objects(url: &str) -> Option<&str> {
     if url.starts_with('/') {
         Some(url)
     } else {

@@ -9,7 +9,8 @@
 use super::credentials::{Revealed, add_credentials};
 use super::workspace::Workspace;
 use super::{
-    Assignment, Link, Settings, StageResult, StepAsk, StepUpdate, env, log, process, script,
+    Assignment, Link, Settings, StageResult, StepAsk, StepUpdate, env, log, process, sandbox,
+    script,
 };
 use crate::domain::{Status, Step};
 use crate::pipeline::{self, EnvValue, Failure, MatchContext, Pipeline};
@@ -37,6 +38,8 @@ pub(super) struct Planned {
     errignore: bool,
     on_success: bool,
     on_failure: bool,
+    /// The clone step (which receives the repository's clone credentials).
+    clone: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +136,7 @@ fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Plan
             errignore: false,
             on_success: true,
             on_failure: false,
+            clone: true,
         });
     }
     // The same resolution `hangar lint --format json` prints; in the run, the clone (when there
@@ -173,6 +177,7 @@ fn compile(settings: &Settings, a: &Assignment, pipeline: &Pipeline) -> Vec<Plan
             errignore: step.failure == Failure::Ignore,
             on_success: step.when.on_success(),
             on_failure: step.when.on_failure(),
+            clone: false,
         });
     }
     plan
@@ -445,6 +450,7 @@ async fn run_process<L: Link>(
     let ask = StepAsk {
         step: record.id,
         name: planned.name.clone(),
+        clone: planned.clone,
         secrets: planned.secrets.iter().map(|(_, n)| n.clone()).collect(),
         id_tokens: planned.id_tokens.clone(),
     };
@@ -461,13 +467,21 @@ async fn run_process<L: Link>(
     let mask = revealed.masker(&grant);
     let mut env = environment(settings, a, pipeline, planned, ws, failed_steps);
     add_credentials(&mut env, planned, &grant);
-    let (program, args) = script::invocation(&planned.shell, &script_path.to_string_lossy());
+    let (shell, args) = script::invocation(&planned.shell, &script_path.to_string_lossy());
+    let (program, args, leader) = sandbox::command(
+        settings.sandbox.as_ref(),
+        shell,
+        args,
+        ws,
+        a.repo.clone_url(),
+    );
     let started = Instant::now();
     let spawned = process::spawn_step(&process::Spec {
         program: &program,
         args: &args,
         cwd: &ws.src,
         env: &env,
+        leader,
     });
     let mut proc = match spawned {
         Ok(p) => p,
@@ -498,7 +512,7 @@ async fn run_process<L: Link>(
     let wait = async {
         let exit = tokio::select! {
             status = proc.child.wait() => status.map(|s| (s, false)),
-            _ = stop.cancelled() => process::terminate(&mut proc.child, proc.pid, settings.cancel_grace).await.map(|s| (s, true)),
+            _ = stop.cancelled() => process::terminate(&mut proc.child, proc.pid, proc.leader, settings.cancel_grace).await.map(|s| (s, true)),
         };
         // Whatever the step left running in its group ends with it.
         process::signal_group(proc.pid, nix::sys::signal::Signal::SIGKILL);

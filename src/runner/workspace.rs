@@ -13,8 +13,8 @@ pub struct Workspace {
     pub src: PathBuf,
     /// The steps' `HOME`.
     pub home: PathBuf,
-    scripts: PathBuf,
-    pids: PathBuf,
+    pub(super) scripts: PathBuf,
+    pub(super) pids: PathBuf,
 }
 
 impl Workspace {
@@ -128,6 +128,7 @@ mod tests {
             args: &args,
             cwd: &ws.src,
             env: &[],
+            leader: process::Leader::Step,
         })
         .expect("spawns");
         ws.record_pid(1, p.pid).await;

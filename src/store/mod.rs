@@ -41,6 +41,7 @@ mod issuer;
 mod local_accounts;
 mod logins;
 mod logs;
+mod netrc;
 mod repos;
 mod retention;
 mod rows;
@@ -51,6 +52,7 @@ mod secrets;
 mod sessions;
 mod stages;
 mod tokens;
+mod user_keys;
 mod users;
 
 pub use crate::domain::TokenKind;
@@ -67,6 +69,7 @@ pub use issuer::{
 pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
 pub use logs::LogChunk;
+pub use netrc::SealedNetrc;
 pub use repos::{NewRepo, RepoPatch};
 pub use retention::Reach;
 pub use scim::{ScimClient, ScimPage, ScimUser, ScimUserWrite};
@@ -75,6 +78,7 @@ pub use secrets::{IdTokenGrant, NewSecret, Rekey, SealedSecret, SecretPatch, Sec
 pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};
+pub use user_keys::UserKey;
 pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserPatch};
 
 /// Something of either driver: a pool, a connection or a transaction.

@@ -31,6 +31,7 @@ pub struct RepoPatch {
     pub default_branch: Option<String>,
     pub clone_url: Option<String>,
     pub trigger_policy: Option<TriggerPolicy>,
+    pub verify_commits: Option<bool>,
 }
 
 impl Store {
@@ -146,7 +147,8 @@ impl Store {
              protected = COALESCE($4, protected), config_path = COALESCE($5, config_path), \
              visibility = COALESCE($6, visibility), private = COALESCE($7, private), \
              default_branch = COALESCE($8, default_branch), git_http_url = COALESCE($9, git_http_url), \
-             trigger_policy = COALESCE($11, trigger_policy), updated = $10, version = version + 1 \
+             trigger_policy = COALESCE($11, trigger_policy), \
+             verify_commits = COALESCE($12, verify_commits), updated = $10, version = version + 1 \
              WHERE id = $1 RETURNING {REPO_COLUMNS}"
         );
         let row: Option<RepoRow> = on!(&mut tx, t => sqlx::query_as(&sql)
@@ -161,6 +163,7 @@ impl Store {
             .bind(patch.clone_url.as_deref())
             .bind(now)
             .bind(patch.trigger_policy.map(TriggerPolicy::as_str))
+            .bind(patch.verify_commits)
             .fetch_optional(&mut **t)
             .await
             .map_err(db)?);
@@ -181,6 +184,7 @@ impl Store {
             "default_branch": patch.default_branch,
             "clone_url": patch.clone_url,
             "trigger_policy": patch.trigger_policy.map(TriggerPolicy::as_str),
+            "verify_commits": patch.verify_commits,
         }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;

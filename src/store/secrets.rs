@@ -120,6 +120,7 @@ fn event(actor: &Actor, action: AuditAction, scope: &SecretScope<'_>, s: &Secret
 /// Tables and columns holding something sealed with the server key, with their key column.
 const SEALED: &[(&str, &str, &str)] = &[
     ("secrets", "id", "data"),
+    ("repo_netrc", "repo_id", "password"),
     ("signing_keys", "kid", "private_key"),
     ("oauth_clients", "client_id", "secret_sealed"),
     ("sessions", "id", "refresh_token"),
@@ -381,12 +382,15 @@ impl Store {
             count += reseal_column(&mut tx, table, key, column, reseal).await?;
         }
         count += resign_checkpoints(&mut tx, rekey.resign).await?;
-        on!(&mut tx, t => sqlx::query("UPDATE secrets SET key_id = $1")
-            .bind(new_key_id)
-            .execute(&mut **t)
-            .await
-            .map_err(db)?
-            .rows_affected());
+        for table in ["secrets", "repo_netrc"] {
+            let sql = format!("UPDATE {table} SET key_id = $1");
+            on!(&mut tx, t => sqlx::query(&sql)
+                .bind(new_key_id)
+                .execute(&mut **t)
+                .await
+                .map_err(db)?
+                .rows_affected());
+        }
         let e = AuditEvent::new(actor, AuditAction::SecretKeyRotated, "server")
             .with_detail(serde_json::json!({ "key_id": new_key_id, "values": count }));
         audit::append(&mut tx, now, &[e]).await?;

@@ -114,6 +114,16 @@ impl Trigger {
         }
     }
 
+    /// Why a build of `commit` must wait for approval under verified commits (empty: it need
+    /// not, or the repository does not ask).
+    async fn unverified(&self, repo: &Repo, commit: &str) -> Result<String> {
+        Ok(
+            crate::auth::commit_keys::unverified_reason(&self.store, &self.mirrors, repo, commit)
+                .await?
+                .unwrap_or_default(),
+        )
+    }
+
     /// Queues a build durably and returns it (or the build an earlier delivery made).
     pub async fn submit(&self, build: NewBuild) -> Result<Created> {
         intake::submit(self, build).await
@@ -153,6 +163,11 @@ impl Trigger {
             )));
         }
         let decision = acting::of_sender(&self.store, authz, repo, forge, hook).await?;
+        let blocked_reason = if decision.blocked_reason.is_empty() {
+            self.unverified(repo, &hook.after).await?
+        } else {
+            decision.blocked_reason
+        };
         let build = NewBuild {
             repo_id: repo.id,
             repo_slug: repo.slug.clone(),
@@ -177,7 +192,7 @@ impl Trigger {
             delivery_id: hook.delivery_id.clone(),
             actor: Some(Actor::hook()),
             identity: Some(decision.identity),
-            blocked_reason: decision.blocked_reason,
+            blocked_reason,
             ..NewBuild::default()
         };
         Ok(match self.submit(build).await? {
@@ -206,10 +221,12 @@ impl Trigger {
                 None => format!("branch {branch:?} is not in the repository"),
             }));
         };
+        let blocked_reason = self.unverified(repo, &head.sha).await?;
         let build = NewBuild {
             repo_id: repo.id,
             repo_slug: repo.slug.clone(),
             trigger: actor.name.clone(),
+            blocked_reason,
             event: Some(Event::Custom),
             timestamp: head.timestamp,
             message: head.message,
@@ -234,6 +251,7 @@ impl Trigger {
     /// Runs a build again as a new build whose parent it is.
     pub async fn restart(&self, repo: &Repo, old: &Build, starter: &Starter) -> Result<Build> {
         let build = NewBuild {
+            blocked_reason: self.unverified(repo, &old.after).await?,
             event: Some(old.event),
             action: old.action.clone(),
             sender: old.sender.clone(),
@@ -259,6 +277,7 @@ impl Trigger {
         starter: &Starter,
     ) -> Result<Build> {
         let build = NewBuild {
+            blocked_reason: self.unverified(repo, &old.after).await?,
             event: Some(deployment.event),
             sender: starter.actor.name.clone(),
             params,

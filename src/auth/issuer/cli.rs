@@ -1,4 +1,4 @@
-//! `hangar user add | passwd | list | link`: local users of the embedded provider (and forge
+//! `hangar user add | passwd | list | link | key | disable`: local users of the embedded provider (and forge
 //! logins linked to any user), managed by an administrator on the server's machine. Like `hangar migrate`, these open the database with
 //! the server's configuration; no server needs to run. A password is read from stdin with
 //! `--password-stdin`, or generated and printed once.
@@ -46,12 +46,31 @@ pub enum UserCommand {
         #[arg(long)]
         forge: String,
     },
+    /// Commit signing keys of a user (for repositories with verified commits).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Offboard a user at once: deactivate the account, revoke its tokens and sessions, refuse
     /// its next login; builds it started are cancelled by the server within a second.
     Disable {
         /// The Hangar login.
         name: String,
     },
+}
+
+/// `hangar user key add | ls | rm`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Register an SSH public key or an armored OpenPGP public key to user NAME.
+    Add {
+        name: String,
+        /// The public key file (`id_ed25519.pub`, or `gpg --armor --export` output).
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// List a user's keys.
+    Ls { name: String },
+    /// Remove key ID (from `key ls`) of user NAME.
+    Rm { name: String, id: i64 },
 }
 
 /// Whether `name` is usable as a login or a group.
@@ -165,6 +184,7 @@ pub async fn run(config: &Config, command: UserCommand) -> anyhow::Result<ExitCo
             println!("linked {kind}:{login} to {name}");
             Ok(ExitCode::SUCCESS)
         }
+        UserCommand::Key(cmd) => key(&store, cmd, now).await,
         UserCommand::Disable { name } => {
             let patch = crate::store::UserPatch {
                 active: Some(false),
@@ -203,6 +223,43 @@ pub async fn run(config: &Config, command: UserCommand) -> anyhow::Result<ExitCo
     };
     store.close().await;
     outcome
+}
+
+async fn key(store: &Store, cmd: KeyCommand, now: i64) -> anyhow::Result<ExitCode> {
+    match cmd {
+        KeyCommand::Add { name, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            match crate::auth::commit_keys::register(store, &name, &text, &admin_actor(), now).await
+            {
+                Ok(key) => {
+                    println!(
+                        "added {} key {} to {name} (id {})",
+                        key.kind, key.fingerprint, key.id
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(crate::Error::Invalid(why)) => bail!("{}:1: {why}", file.display()),
+                Err(e) => Err(anyhow::anyhow!("{}", e.detail())),
+            }
+        }
+        KeyCommand::Ls { name } => {
+            for k in store.list_user_keys(&name).await? {
+                println!("{:<5} {:<4} {}", k.id, k.kind, k.fingerprint);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyCommand::Rm { name, id } => {
+            if !store
+                .delete_user_key(&name, id, &admin_actor(), now)
+                .await?
+            {
+                bail!("{name:?} has no key {id}");
+            }
+            println!("removed key {id} of {name}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod builds;
 pub mod forge;
 pub mod logs;
+pub mod netrc;
 pub mod repos;
 pub mod secrets;
 pub mod stream;
@@ -86,6 +87,10 @@ pub fn router() -> Router<State> {
                 .delete(secrets::delete),
         )
         .route("/repos/{owner}/{name}/encrypt", post(secrets::encrypt))
+        .route(
+            "/repos/{owner}/{name}/netrc",
+            get(netrc::show).put(netrc::set).delete(netrc::delete),
+        )
         .route(
             "/secrets/{namespace}",
             get(secrets::org_list).post(secrets::org_create),

@@ -37,6 +37,7 @@ pub struct Update {
     default_branch: Option<String>,
     clone_url: Option<String>,
     trigger_policy: Option<String>,
+    verify_commits: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,6 +234,7 @@ pub async fn update(
                 })
             })
             .transpose()?,
+        verify_commits: body.verify_commits,
     };
     let repo = app
         .store

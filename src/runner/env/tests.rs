@@ -53,6 +53,7 @@ impl Fixture {
                 archived: false,
                 webhook_secret: Default::default(),
                 trigger_policy: Default::default(),
+                verify_commits: false,
             },
             build: Build {
                 id: BuildId(10),

@@ -35,6 +35,7 @@ fn repo() -> Repo {
         archived: false,
         webhook_secret: WebhookSecret::default(),
         trigger_policy: Default::default(),
+        verify_commits: false,
     }
 }
 

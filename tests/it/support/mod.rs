@@ -6,12 +6,13 @@
 pub mod database;
 pub mod forge;
 pub mod git;
+pub mod git_http;
 pub mod hooks;
 pub mod people;
 pub mod scim;
 
 use hangar::clock::SharedClock;
-use hangar::config::{Config, LogFormat, Secret};
+use hangar::config::{Config, LogFormat, SandboxMode, Secret};
 use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub fn config(data: &std::path::Path, database_url: &str) -> Config {
         runner_capacity: 8,
         log_limit: 1 << 30,
         cancel_grace: Duration::from_secs(2),
+        sandbox: SandboxMode::Off,
+        config_file: None,
         log: "warn".into(),
         log_format: LogFormat::Text,
         identity: hangar::config::IdentityConfig::defaults(data),
