@@ -21,5 +21,6 @@ mod secrets;
 mod store;
 mod tokens;
 mod users;
+mod web;
 mod webhooks;
 mod workload;
