@@ -1,8 +1,9 @@
 // The build page, live: statuses follow the repository's build events
 // (/api/stream/{owner}/{name}); the chosen step's log streams over server-sent events
-// (/api/stream/{owner}/{name}/{build}/{stage}/{step}), its ANSI colours turned into classes
-// (the Content-Security-Policy allows no inline style). Lines are added a batch per animation
-// frame in blocks of 500 that the browser skips laying out while off screen
+// (/api/stream/{owner}/{name}/{build}/{stage}/{step}) while it runs, or comes in one answer
+// (the logs API) once it has finished. ANSI colours become classes (the
+// Content-Security-Policy allows no inline style). Lines are drawn at most BUDGET ms per
+// animation frame, in blocks of 500 that the browser skips laying out while off screen
 // (content-visibility), so a log of tens of thousands of lines keeps the page responsive.
 'use strict';
 (function () {
@@ -10,7 +11,9 @@
   const repo = main.dataset.repo;
   const build = Number(main.dataset.build);
   const BLOCK = 500;
-  const PER_FRAME = 2000;
+  const BATCH = 250; // lines parsed into the page at a time
+  const BUDGET = 12; // ms of drawing per frame
+  const DONE = ['success', 'failure', 'killed', 'error', 'skipped', 'declined'];
 
   // --- ANSI SGR -> classes ------------------------------------------------------------------
   const esc = (s) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
@@ -76,8 +79,9 @@
   // --- the log --------------------------------------------------------------------------------
   const box = document.getElementById('log-lines');
   const state = document.getElementById('log-state');
-  const queue = [];
-  let next = 0; // the next line position expected (reconnects resend from the start)
+  let queue = [];
+  let head = 0; // the first line of the queue not drawn yet
+  let next = 0; // the next line position expected (a reconnect resends from the start)
   let block = null;
   let inBlock = 0;
   let scheduled = false;
@@ -86,45 +90,55 @@
   let target = /^#L(\d+)$/.exec(window.location.hash);
   target = target ? Number(target[1]) : 0;
 
+  function line(l) {
+    const no = l.pos + 1;
+    return `<div class="ln" id="L${no}"><a class="no" href="#L${no}">${no}</a><span>${render(l.out)}</span></div>`;
+  }
+
+  // Draws queued lines for at most BUDGET ms, then yields to the browser until the next frame.
   function flush() {
     scheduled = false;
-    const n = Math.min(queue.length, PER_FRAME);
-    let html = '';
-    const parts = [];
-    for (let k = 0; k < n; k++) {
-      const line = queue[k];
-      const no = line.pos + 1;
-      html += `<div class="ln" id="L${no}"><a class="no" href="#L${no}">${no}</a><span>${render(line.out)}</span></div>`;
-      inBlock++;
-      if (inBlock === BLOCK || k === n - 1) {
-        parts.push([html, inBlock === BLOCK]);
-        html = '';
-        if (inBlock === BLOCK) inBlock = 0;
-      }
-    }
-    queue.splice(0, n);
-    for (const [chunk, full] of parts) {
+    const started = performance.now();
+    while (head < queue.length && performance.now() - started < BUDGET) {
       if (!block) {
         block = document.createElement('div');
         block.className = 'blk';
         box.appendChild(block);
+        inBlock = 0;
       }
-      block.insertAdjacentHTML('beforeend', chunk);
-      if (full) block = null;
+      const n = Math.min(queue.length - head, BLOCK - inBlock, BATCH);
+      let html = '';
+      for (let k = head; k < head + n; k++) html += line(queue[k]);
+      block.insertAdjacentHTML('beforeend', html);
+      head += n;
+      inBlock += n;
+      if (inBlock === BLOCK) block = null;
     }
+    if (head === queue.length) { queue = []; head = 0; }
     if (target && next >= target) {
       const el = document.getElementById('L' + target);
       if (el) { el.classList.add('hl'); el.scrollIntoView({ block: 'center' }); follow = false; target = 0; }
     } else if (follow) {
       box.scrollTop = box.scrollHeight;
     }
-    if (queue.length) schedule();
-    else if (ended) state.textContent = `${next} lines, finished`;
-    else state.textContent = `${next} lines, live`;
+    if (head < queue.length) schedule();
+    else state.textContent = ended ? `${next} lines, finished` : `${next} lines, live`;
   }
 
   function schedule() {
     if (!scheduled) { scheduled = true; window.requestAnimationFrame(flush); }
+  }
+
+  function take(l) {
+    if (l.pos < next) return;
+    next = l.pos + 1;
+    queue.push(l);
+  }
+
+  function finish() {
+    ended = true;
+    schedule();
+    if (main.dataset.done === 'false' && main.dataset.finished === 'true') window.location.reload();
   }
 
   function highlight() {
@@ -136,29 +150,55 @@
     else target = Number(m[1]);
   }
 
+  // A finished step's log comes in one answer (Drone's JSON array); a running one streams.
+  function stream() {
+    const source = new EventSource(`/api/stream/${repo}/${build}/${main.dataset.stage}/${main.dataset.step}`);
+    source.onmessage = (e) => { take(JSON.parse(e.data)); schedule(); };
+    source.addEventListener('error', (e) => {
+      if (e.data === 'eof') {
+        source.close();
+        finish();
+      } else if (source.readyState === EventSource.CLOSED) {
+        state.textContent = 'disconnected';
+      }
+    });
+  }
+
+  // Lines are parsed as the answer arrives, a network chunk at a time: no "out" string can hold
+  // the separator below (its quotes would be escaped), so cutting there is safe.
+  async function load() {
+    const res = await fetch(`/api/repos/${repo}/builds/${build}/logs/${main.dataset.stage}/${main.dataset.step}`,
+      { credentials: 'same-origin' });
+    if (!res.ok || !res.body) { stream(); return; }
+    const SEP = '},{"pos":';
+    const parse = (text) => {
+      text = text.trim().replace(/^\[/, '').replace(/\]$/, '');
+      if (text) for (const l of JSON.parse(`[${text}]`)) take(l);
+      schedule();
+    };
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    let rest = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += value;
+      const cut = rest.lastIndexOf(SEP);
+      if (cut < 0) continue;
+      parse(rest.slice(0, cut + 1));
+      rest = '{"pos":' + rest.slice(cut + SEP.length);
+    }
+    parse(rest);
+    finish();
+  }
+
   if (box) {
     window.addEventListener('hashchange', highlight);
     box.addEventListener('scroll', () => {
       follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 24;
     });
-    const source = new EventSource(`/api/stream/${repo}/${build}/${main.dataset.stage}/${main.dataset.step}`);
-    source.onmessage = (e) => {
-      const line = JSON.parse(e.data);
-      if (line.pos < next) return;
-      next = line.pos + 1;
-      queue.push(line);
-      schedule();
-    };
-    source.addEventListener('error', (e) => {
-      if (e.data === 'eof') {
-        source.close();
-        ended = true;
-        schedule();
-        if (main.dataset.done === 'false' && main.dataset.finished === 'true') window.location.reload();
-      } else if (source.readyState === EventSource.CLOSED) {
-        state.textContent = 'disconnected';
-      }
-    });
+    const step = document.querySelector(`[data-status-of="step-${main.dataset.stage}-${main.dataset.step}"]`);
+    if (step && DONE.includes(step.dataset.status)) load();
+    else stream();
   }
 
   // --- statuses -------------------------------------------------------------------------------
@@ -169,7 +209,6 @@
     el.textContent = status;
   }
 
-  const DONE = ['success', 'failure', 'killed', 'error', 'skipped', 'declined'];
   const builds = new EventSource(`/api/stream/${repo}`);
   builds.onmessage = (e) => {
     const b = JSON.parse(e.data).build;
