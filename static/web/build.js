@@ -13,6 +13,7 @@
   const BLOCK = 500;
   const BATCH = 250; // lines parsed into the page at a time
   const BUDGET = 12; // ms of drawing per frame
+  const PIECE = 128 * 1024; // characters of a log answer parsed at a time
   const DONE = ['success', 'failure', 'killed', 'error', 'skipped', 'declined'];
 
   // --- ANSI SGR -> classes ------------------------------------------------------------------
@@ -177,15 +178,21 @@
       schedule();
     };
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    const idle = () => new Promise((r) => setTimeout(r, 0));
     let rest = '';
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       rest += value;
-      const cut = rest.lastIndexOf(SEP);
-      if (cut < 0) continue;
-      parse(rest.slice(0, cut + 1));
-      rest = '{"pos":' + rest.slice(cut + SEP.length);
+      // At most PIECE characters parsed per task, so a big network chunk does not freeze the page.
+      for (;;) {
+        let cut = rest.lastIndexOf(SEP, PIECE);
+        if (cut < 0) cut = rest.indexOf(SEP); // a line longer than PIECE
+        if (cut < 0) break;
+        parse(rest.slice(0, cut + 1));
+        rest = '{"pos":' + rest.slice(cut + SEP.length);
+        await idle();
+      }
     }
     parse(rest);
     finish();

@@ -97,6 +97,22 @@ await run(async (_browser, context, current) => {
   const admin = await page.goto(`${config.base}/admin`);
   check(admin.status() === 200, `an admin opens /admin: ${admin.status()}`);
   await shot(page, 'admin');
+
+  // The policy explorer: what the acme developers' group gets, without their account.
+  await page.goto(`${config.base}/admin/policy`);
+  await page.fill('input[name=groups]', 'acme-devs');
+  await Promise.all([page.waitForEvent('load'), page.click('form[action="/admin/policy"] button')]);
+  const explored = await page.locator('table a').allTextContents();
+  check(explored.includes('acme/api') && !explored.includes('other/secret'),
+    `acme-devs read acme/api and not other/secret: ${explored}`);
+  check((await page.content()).includes('developer'), 'their role is named');
+  await shot(page, 'policy-explorer');
+
+  // Every live token on the server, with its owner.
+  const sprawl = await page.goto(`${config.base}/admin/tokens`);
+  check(sprawl.status() === 200, `an admin opens /admin/tokens: ${sprawl.status()}`);
+  check(await page.locator('tr', { hasText: 'bootstrap-admin' }).count() > 0, 'the bootstrap token is listed');
+  await shot(page, 'admin-tokens');
   await page.goto(`${config.base}/`);
   await Promise.all([page.waitForEvent('load'), page.click('text=Sign out')]);
   const session = await page.goto(`${config.base}/auth/session`);

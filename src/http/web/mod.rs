@@ -16,8 +16,10 @@ mod assets;
 mod badge;
 mod build;
 mod builds;
+mod explorer;
 mod repos;
 mod settings;
+mod sprawl;
 mod view;
 
 use super::State;
@@ -48,6 +50,8 @@ pub fn router() -> Router<State> {
         .route("/", get(repos::index))
         .route("/account/tokens", get(account::tokens))
         .route("/admin", get(admin::index))
+        .route("/admin/tokens", get(sprawl::index))
+        .route("/admin/policy", get(explorer::index))
         .route("/assets/{file}", get(assets::serve))
         .route("/{owner}/{name}", get(builds::index))
         .route("/{owner}/{name}/settings", get(settings::show))
