@@ -53,10 +53,48 @@ pub fn router() -> Router<State> {
         .route("/admin/tokens", get(sprawl::index))
         .route("/admin/policy", get(explorer::index))
         .route("/assets/{file}", get(assets::serve))
-        .route("/{owner}/{name}", get(builds::index))
-        .route("/{owner}/{name}/settings", get(settings::show))
-        .route("/{owner}/{name}/{number}", get(build::show))
+        .merge(
+            Router::new()
+                .route("/{owner}/{name}", get(builds::index))
+                .route("/{owner}/{name}/settings", get(settings::show))
+                .route("/{owner}/{name}/{number}", get(build::show))
+                .route_layer(axum::middleware::from_fn(not_reserved)),
+        )
         .layer(axum::middleware::from_fn(finish))
+}
+
+/// The first path segments of the server's own routes: never an owner, so an unknown path
+/// under them answers as their own part of the server does (the API's or SCIM's 404).
+const RESERVED: [&str; 17] = [
+    "api",
+    "scim",
+    "oauth",
+    "oidc",
+    ".well-known",
+    "login",
+    "logout",
+    "auth",
+    "hook",
+    "assets",
+    "account",
+    "admin",
+    "device",
+    "workload",
+    "healthz",
+    "version",
+    "metrics",
+];
+
+async fn not_reserved(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if !RESERVED.contains(&first) {
+        return next.run(request).await;
+    }
+    if path.starts_with("/scim/v2/") {
+        return super::scim::not_found().await.into_response();
+    }
+    super::api::system::not_found().await.into_response()
 }
 
 /// Who is looking at a page: a browser session (API tokens are for the API). Holds the session's

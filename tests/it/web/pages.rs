@@ -78,6 +78,8 @@ async fn the_style_sheet_and_scripts_come_from_the_binary_and_the_other_routes_s
         ("/api/repos", 401),
         ("/oidc/jwks", 200),
         ("/auth/session", 401),
+        ("/api/no/such/path", 404),
+        ("/oauth/no/such", 404),
     ] {
         let resp = client()
             .get(format!("{}{path}", app.url))
