@@ -3,7 +3,7 @@
 //! between HTTP and the parts below; they hold no business rules. `login.rs` holds the browser's
 //! login, callback and logout routes; their failures become HTML pages in `page.rs`. `oauth.rs`
 //! serves the `/oauth` grants for API access tokens and the `/device` approval page; `scim/`
-//! serves SCIM 2.0 provisioning at `/scim/v2`.
+//! serves SCIM 2.0 provisioning at `/scim/v2`; `web/` serves the pages people use in a browser.
 
 mod api;
 mod auth;
@@ -16,6 +16,7 @@ mod oidc;
 mod page;
 mod scim;
 mod trace;
+mod web;
 mod workload;
 
 use crate::auth::Authenticator;
@@ -89,6 +90,7 @@ pub fn router(app: State) -> Router {
             api::router().layer(axum::extract::DefaultBodyLimit::max(MAX_API_BYTES)),
         )
         .nest("/scim/v2", scim::router())
+        .merge(web::router())
         .fallback(api::system::not_found)
         .with_state(app);
     trace::wrap(routes)

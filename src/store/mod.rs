@@ -38,6 +38,7 @@ mod forges;
 mod grants;
 mod identity;
 mod issuer;
+mod listings;
 mod local_accounts;
 mod logins;
 mod logs;
@@ -66,6 +67,7 @@ pub use identity::LiveCredential;
 pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };
+pub use listings::BuildFilter;
 pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
 pub use logs::LogChunk;

@@ -231,6 +231,21 @@ impl Store {
         Ok(rows.into_iter().map(TokenRow::into_token).collect())
     }
 
+    /// Every live API token of every user, oldest first (the administrators' view of token
+    /// sprawl).
+    pub async fn list_live_tokens(&self, now: i64) -> Result<Vec<Token>> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE revoked = 0 AND (expires = 0 OR expires > $1) \
+             ORDER BY created"
+        );
+        let rows: Vec<TokenRow> = on!(&*self.read, p => sqlx::query_as(&sql)
+            .bind(now)
+            .fetch_all(p)
+            .await
+            .map_err(db)?);
+        Ok(rows.into_iter().map(TokenRow::into_token).collect())
+    }
+
     /// A token by id.
     pub async fn find_token(&self, id: TokenId) -> Result<Option<Token>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1");

@@ -185,7 +185,16 @@ async function interaction(req, res, uid, action) {
   const { prompt, params } = details;
   if (prompt.name === 'login') {
     if (action !== 'login') {
-      return send(res, 200, `<form method="post" action="/interaction/${uid}/login">login</form>`, 'text/html');
+      // A real form, so that a real browser can sign in too (tests/web).
+      return send(
+        res,
+        200,
+        `<!DOCTYPE html><title>login</title><form method="post" action="/interaction/${uid}/login">` +
+          '<label>Username <input name="username" autocomplete="username"></label>' +
+          '<label>Password <input name="password" type="password" autocomplete="current-password"></label>' +
+          '<button type="submit">login</button></form>',
+        'text/html',
+      );
     }
     const body = await readBody(req);
     const user = users.get(body.username);

@@ -26,5 +26,6 @@ mod store;
 mod tokens;
 mod users;
 mod verified_commits;
+mod web;
 mod webhooks;
 mod workload;

@@ -131,6 +131,9 @@ story!(story_logs =>
 story!(story_tokens =>
     sqlite_only_the_latest_bootstrap_token_is_live_and_expired_tokens_are_refused,
     postgres_only_the_latest_bootstrap_token_is_live_and_expired_tokens_are_refused);
+story!(story_listings =>
+    sqlite_the_pages_lists_show_each_repositorys_newest_build_and_filter_by_branch_and_event,
+    postgres_the_pages_lists_show_each_repositorys_newest_build_and_filter_by_branch_and_event);
 story!(story_claims =>
     sqlite_runners_claiming_at_once_take_every_stage_exactly_once,
     postgres_runners_claiming_at_once_take_every_stage_exactly_once);
@@ -1215,6 +1218,47 @@ async fn activate(store: &Store, slug: &str, secret: &str) -> Repo {
         .activate_repo(&new_repo(slug, secret), &alice(), NOW)
         .await
         .expect("activate")
+}
+
+async fn story_listings(store: &Store) {
+    let api = activate(store, "acme/api", "s1").await;
+    let web = activate(store, "acme/web", "s2").await;
+    let quiet = activate(store, "acme/quiet", "s3").await;
+    let mut tag = new_build(&api, "l-3");
+    tag.event = Some(Event::Tag);
+    let mut other = new_build(&api, "l-4");
+    other.target = "release".into();
+    store
+        .create_builds(
+            &[new_build(&api, "l-1"), new_build(&web, "l-2"), tag, other],
+            NOW,
+        )
+        .await
+        .expect("builds");
+    let latest = store.list_latest_builds().await.expect("latest");
+    assert_eq!(latest[&api.id].number, 3);
+    assert_eq!(latest[&web.id].number, 1);
+    assert!(!latest.contains_key(&quiet.id), "no build, no entry");
+    let numbers = |builds: Vec<Build>| builds.iter().map(|b| b.number).collect::<Vec<_>>();
+    let filter = |branch: Option<&str>, event| hangar::store::BuildFilter {
+        branch: branch.map(str::to_string),
+        event,
+    };
+    let tags = store
+        .list_builds_matching(api.id, &filter(None, Some(Event::Tag)), 1, 10)
+        .await
+        .expect("tags");
+    assert_eq!(numbers(tags), [2]);
+    let pushes_to_main = store
+        .list_builds_matching(api.id, &filter(Some("main"), Some(Event::Push)), 1, 10)
+        .await
+        .expect("pushes");
+    assert_eq!(numbers(pushes_to_main), [1]);
+    let second_page = store
+        .list_builds_matching(api.id, &filter(None, None), 2, 2)
+        .await
+        .expect("a page");
+    assert_eq!(numbers(second_page), [1]);
 }
 
 fn new_build(repo: &Repo, delivery: &str) -> NewBuild {

@@ -20,6 +20,10 @@ use axum::routing::{delete, get, post};
 pub fn router() -> Router<State> {
     Router::new()
         .route("/audit", get(audit::list))
+        .route(
+            "/badges/{owner}/{name}/status.svg",
+            get(crate::http::web::badge),
+        )
         .route("/user", get(system::user))
         .route("/user/token", post(tokens::drone))
         .route("/user/tokens", get(tokens::list).post(tokens::create))

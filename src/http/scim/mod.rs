@@ -59,7 +59,7 @@ pub fn router() -> Router<State> {
         .layer(axum::extract::DefaultBodyLimit::max(super::MAX_API_BYTES))
 }
 
-async fn not_found() -> ScimError {
+pub(crate) async fn not_found() -> ScimError {
     Error::not_found("no such SCIM endpoint").into()
 }
 

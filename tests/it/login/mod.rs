@@ -11,7 +11,7 @@
 pub mod browser;
 mod github_standin;
 mod hostile;
-mod idp;
+pub mod idp;
 
 mod access;
 mod accounts;
