@@ -5,6 +5,7 @@
 
 mod audit;
 mod authz;
+mod cron;
 mod load;
 mod revoke;
 mod scenarios;
@@ -85,6 +86,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 300)]
         megabytes: u64,
     },
+    /// The cron scheduler's lookup of due jobs among many, per tick (in process; SQLite, or
+    /// the PostgreSQL database given).
+    Cron {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 3_000)]
+        ticks: usize,
+        /// A PostgreSQL URL to measure on instead of SQLite (tables are added to it).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -110,6 +122,11 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         Bench::Revoke { revocations } => revoke::run(revocations).await?,
         Bench::IdToken { requests } => workload::id_token(requests).await?,
         Bench::Masking { megabytes } => workload::masking(megabytes).await?,
+        Bench::Cron {
+            jobs,
+            ticks,
+            database_url,
+        } => cron::run(jobs, ticks, database_url.as_deref()).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -125,6 +142,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             revoke::run(50).await?;
             workload::id_token(2000).await?;
             workload::masking(300).await?;
+            cron::run(10_000, 3_000, None).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -63,6 +63,16 @@ impl Actor {
         }
     }
 
+    /// The cron scheduler, starting a due job's build.
+    pub fn cron() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            user_id: None,
+            name: "@cron".into(),
+            token_id: None,
+        }
+    }
+
     pub fn anonymous() -> Actor {
         Actor {
             kind: ActorKind::Anonymous,
@@ -197,6 +207,13 @@ pub enum AuditAction {
     SecretDeleted,
     /// Everything sealed was sealed again under a new server key.
     SecretKeyRotated,
+    /// A cron job was created (its creator becomes its owner).
+    CronCreated,
+    /// A cron job changed (whoever changed it becomes its owner).
+    CronUpdated,
+    CronDeleted,
+    /// A cron job's due run did not start (its owner lost the right, its branch is gone...).
+    CronSkipped,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -283,6 +300,10 @@ impl AuditAction {
             AuditAction::SecretUpdated => "secret.updated",
             AuditAction::SecretDeleted => "secret.deleted",
             AuditAction::SecretKeyRotated => "secret.key_rotated",
+            AuditAction::CronCreated => "cron.created",
+            AuditAction::CronUpdated => "cron.updated",
+            AuditAction::CronDeleted => "cron.deleted",
+            AuditAction::CronSkipped => "cron.skipped",
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod builds;
+pub mod crons;
 pub mod logs;
 pub mod repos;
 pub mod secrets;
@@ -81,6 +82,17 @@ pub fn router() -> Router<State> {
                 .delete(secrets::delete),
         )
         .route("/repos/{owner}/{name}/encrypt", post(secrets::encrypt))
+        .route(
+            "/repos/{owner}/{name}/cron",
+            get(crons::list).post(crons::create),
+        )
+        .route(
+            "/repos/{owner}/{name}/cron/{cron}",
+            get(crons::show)
+                .post(crons::exec)
+                .patch(crons::update)
+                .delete(crons::delete),
+        )
         .route(
             "/secrets/{namespace}",
             get(secrets::org_list).post(secrets::org_create),
