@@ -7,7 +7,7 @@
 //! database each slot runs once. `next` moves to the first match after now: a job missed while
 //! every server was down runs once, not once per missed slot.
 
-use crate::auth::policy::{Action, Authz, RepoRef};
+use crate::auth::policy::Authz;
 use crate::auth::principal::Principal;
 use crate::clock::SharedClock;
 use crate::domain::{Actor, Cron, Repo, Schedule};
@@ -156,14 +156,7 @@ pub fn entitled_owner(
     }
     let principal = Principal::hypothetical(login, due.owner_groups.clone(), due.owner_admin, None)
         .map_err(|e| format!("its owner {login} cannot be checked: {e}"))?;
-    let allowed = authz
-        .decide(
-            &principal,
-            Action::BuildTrigger,
-            Some(RepoRef::from(repo)),
-            None,
-        )
-        .allowed;
+    let allowed = crate::trigger::acting::may_trigger(authz, &principal, repo);
     if !allowed {
         return Err(format!(
             "its owner {login} may no longer build.trigger on {}",
