@@ -12,6 +12,8 @@ use std::time::Instant;
 
 /// 2026-03-02 00:00:00 UTC.
 const START: i64 = 1_772_409_600_000;
+/// The first tick: an hour into the day.
+const FIRST_TICK: i64 = START + 3_600_000;
 const DAY: i64 = 86_400_000;
 const TARGET_MS: f64 = 5.0;
 
@@ -60,7 +62,7 @@ pub async fn run(jobs: usize, ticks: usize, database_url: Option<&str>) -> anyho
         );
         let next = Schedule::parse(&expr, "UTC")
             .map_err(anyhow::Error::msg)?
-            .next_after(START - 1)
+            .next_after(FIRST_TICK - 1)
             .context("a next time")?;
         let new = NewCron {
             repo_id: repo.id,
@@ -84,9 +86,9 @@ pub async fn run(jobs: usize, ticks: usize, database_url: Option<&str>) -> anyho
     let mut find = Vec::with_capacity(ticks);
     let mut claim = Vec::new();
     let mut due_total = 0;
-    // Ticks one simulated second apart, starting a little into the day.
+    // Ticks one simulated second apart.
     for t in 0..ticks {
-        let now = START + 3_600_000 + t as i64 * 1000;
+        let now = FIRST_TICK + t as i64 * 1000;
         let started = Instant::now();
         let due = store.list_due_crons(now, 256).await?;
         find.push(started.elapsed().as_secs_f64() * 1000.0);
