@@ -1,10 +1,11 @@
-//! The command line: `hangar server | migrate | lint | repo | build | token | login | logout |
-//! secret | user | scim | policy | audit | bench`. Client commands (`repo`, `build`, `token`,
-//! `audit tail|export`) call a running server's API with `HANGAR_TOKEN` or the login
+//! The command line: `hangar server | migrate | lint | repo | build | cron | token | login |
+//! logout | secret | user | scim | policy | audit | bench`. Client commands (`repo`, `build`,
+//! `cron`, `token`, `audit tail|export`) call a running server's API with `HANGAR_TOKEN` or the login
 //! `hangar login` kept; `migrate`, `lint`, `secret`, `user`, `scim`, `policy` and
 //! `audit verify` work without a server.
 
 mod audit;
+mod cron;
 mod forge;
 mod login;
 mod netrc;
@@ -59,6 +60,9 @@ pub enum Command {
     /// The audit trail (opens the database with the server's configuration).
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A repository's cron jobs (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
     /// Your API tokens (calls the server: HANGAR_SERVER, HANGAR_TOKEN).
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -229,6 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             audit::export(&Client::from_env().await?, &filter).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cron(cmd) => cron::run(cmd).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Login { server, scopes } => login::login(&server, &scopes).await,
         Command::Logout => login::logout().await,
@@ -334,6 +339,15 @@ fn split_slug(slug: &str) -> anyhow::Result<&str> {
     Ok(slug)
 }
 
+/// A `PATCH` body of the fields given (`None`: left alone).
+fn changes<const N: usize>(fields: [(&str, Option<Value>); N]) -> Value {
+    let body = fields
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect();
+    Value::Object(body)
+}
+
 fn print(v: &Value) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(ExitCode::SUCCESS)
@@ -385,25 +399,19 @@ async fn repo(cmd: RepoCommand) -> anyhow::Result<ExitCode> {
             config_path,
             visibility,
         } => {
-            let mut body = serde_json::Map::new();
-            let fields = [
+            let body = changes([
                 ("timeout", timeout.map(Value::from)),
                 ("trusted", trusted.map(Value::from)),
                 ("protected", protected.map(Value::from)),
                 ("config_path", config_path.map(Value::from)),
                 ("visibility", visibility.map(Value::from)),
-            ];
-            for (k, v) in fields {
-                if let Some(v) = v {
-                    body.insert(k.into(), v);
-                }
-            }
+            ]);
             print(
                 &client
                     .call(
                         Method::PATCH,
                         &format!("/api/repos/{}", split_slug(&slug)?),
-                        Some(&Value::Object(body)),
+                        Some(&body),
                     )
                     .await?,
             )

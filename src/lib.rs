@@ -21,6 +21,8 @@ pub mod commit_status;
 pub mod config;
 /// Build credentials: what each live build acts as, and the watch that stops it when that ends.
 pub mod credential;
+/// The cron scheduler: due jobs found each second and claimed once per slot across servers.
+pub mod cron;
 /// The nouns: repositories, builds, stages, steps, statuses, users, audit events.
 pub mod domain;
 /// Error kinds shared by every part.

@@ -1,5 +1,5 @@
 //! `hangar server`: opens the store, cleans up after an interrupted run, and starts the parts:
-//! the trigger's loops, the in-process runner, and the HTTP server. Stops on SIGINT or SIGTERM.
+//! the trigger's loops, the cron scheduler, the in-process runner, and the HTTP server. Stops on SIGINT or SIGTERM.
 
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
@@ -51,6 +51,8 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     pub shutdown: CancellationToken,
     pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The cron scheduler (it ticks by itself; tests also tick it by hand).
+    pub crons: Arc<crate::cron::Crons>,
 }
 
 /// Starts the server on `config.addr` and returns once it listens.
@@ -200,6 +202,13 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         authz: authz.clone(),
     }
     .spawn(auth.changes(), shutdown.clone());
+    let crons = Arc::new(crate::cron::Crons {
+        store: store.clone(),
+        clock: clock.clone(),
+        trigger: trigger.clone(),
+        authz: authz.clone(),
+    });
+    let cron_task = crons.clone().spawn(shutdown.clone());
     let app = Arc::new(App {
         auth,
         oauth: crate::auth::oauth::OAuth::new(&config, store.clone(), clock.clone()),
@@ -239,6 +248,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         trigger_handle.stopped().await;
         let _ = chainer.await;
         let _ = watch.await;
+        let _ = cron_task.await;
         // Steps still running die with the server; the next start marks their stages.
         runner::stop_all(&settings.work_dir).await;
         store.close().await;
@@ -248,6 +258,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         addr,
         shutdown,
         done,
+        crons,
     })
 }
 

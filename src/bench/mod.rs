@@ -5,6 +5,7 @@
 
 mod audit;
 mod authz;
+mod cron;
 mod load;
 mod revoke;
 mod scenarios;
@@ -101,6 +102,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 100)]
         keep_logs: u64,
     },
+    /// The cron scheduler's lookup of due jobs among many, per tick (in process; SQLite, or
+    /// the PostgreSQL database given).
+    Cron {
+        #[arg(long, default_value_t = 10_000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 3_000)]
+        ticks: usize,
+        /// A PostgreSQL URL to measure on instead of SQLite (tables are added to it).
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -135,6 +147,11 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             keep,
             keep_logs,
         } => soak::run(builds, keep, keep_logs).await?,
+        Bench::Cron {
+            jobs,
+            ticks,
+            database_url,
+        } => cron::run(jobs, ticks, database_url.as_deref()).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -150,6 +167,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             revoke::run(50).await?;
             workload::id_token(2000).await?;
             workload::masking(300).await?;
+            cron::run(10_000, 3_000, None).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

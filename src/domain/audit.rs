@@ -63,6 +63,16 @@ impl Actor {
         }
     }
 
+    /// The cron scheduler, starting a due job's build.
+    pub fn cron() -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            user_id: None,
+            name: "@cron".into(),
+            token_id: None,
+        }
+    }
+
     pub fn anonymous() -> Actor {
         Actor {
             kind: ActorKind::Anonymous,
@@ -212,6 +222,13 @@ pub enum AuditAction {
     /// A user's commit signing key was registered, or removed.
     UserKeyAdded,
     UserKeyRemoved,
+    /// A cron job was created (its creator becomes its owner).
+    CronCreated,
+    /// A cron job changed (whoever changed it becomes its owner).
+    CronUpdated,
+    CronDeleted,
+    /// A cron job's due run did not start (its owner lost the right, its branch is gone...).
+    CronSkipped,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -306,6 +323,10 @@ impl AuditAction {
             AuditAction::RepoNetrcDeleted => "repo.netrc_deleted",
             AuditAction::UserKeyAdded => "user.key_added",
             AuditAction::UserKeyRemoved => "user.key_removed",
+            AuditAction::CronCreated => "cron.created",
+            AuditAction::CronUpdated => "cron.updated",
+            AuditAction::CronDeleted => "cron.deleted",
+            AuditAction::CronSkipped => "cron.skipped",
         }
     }
 }

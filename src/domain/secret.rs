@@ -92,18 +92,7 @@ impl Secret {
 
 /// Checks a secret's name: letters, digits, `_`, `-` and `.`, at most 128 characters.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let valid = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "secret name {name:?} must be 1 to 128 letters, digits, `_`, `-` or `.`"
-        ))
-    }
+    super::check_name("secret name", name, 128)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! `.drone.yml` is read, read back with their stages and steps.
 
 use super::rows::{BUILD_COLUMNS, BuildRow, STAGE_COLUMNS, STEP_COLUMNS, StageRow, StepRow};
-use super::{Store, audit, db, list, values};
+use super::{Store, Tx, audit, db, list, values};
 use crate::domain::{Actor, AuditAction, AuditEvent, Build, BuildId, Event, RepoId, Stage, Status};
 use crate::error::{Error, Result};
 use sha2::Digest;
@@ -91,178 +91,20 @@ impl Store {
     /// Creates a group of builds in one transaction: numbers them per repository, drops
     /// redeliveries (same repository and delivery id) and records one audit event per build.
     pub async fn create_builds(&self, group: &[NewBuild], now: i64) -> Result<Vec<Created>> {
-        let mut out: Vec<Option<Created>> = vec![None; group.len()];
         let mut tx = self.begin().await?;
-
-        // Redeliveries: already stored, or twice in this group.
-        let ids: Vec<&str> = group
-            .iter()
-            .map(|b| b.delivery_id.as_str())
-            .filter(|d| !d.is_empty())
-            .collect();
-        let mut seen: HashMap<(i64, String), Build> = HashMap::new();
-        if !ids.is_empty() {
-            let sql = format!(
-                "SELECT {BUILD_COLUMNS} FROM builds WHERE delivery_id IN ({})",
-                list(ids.len(), 1)
-            );
-            let rows: Vec<BuildRow> = on!(&mut tx, t => {
-                let mut q = sqlx::query_as(&sql);
-                for id in &ids {
-                    q = q.bind(*id);
-                }
-                q.fetch_all(&mut **t).await.map_err(db)?
-            });
-            for row in rows {
-                let b = row.into_build()?;
-                seen.insert((b.repo_id.0, b.delivery_id.clone()), b);
-            }
-        }
-        let mut fresh: Vec<usize> = Vec::new();
-        let mut in_group: HashMap<(i64, &str), usize> = HashMap::new();
-        for (i, b) in group.iter().enumerate() {
-            if !b.delivery_id.is_empty() {
-                if let Some(existing) = seen.get(&(b.repo_id.0, b.delivery_id.clone())) {
-                    out[i] = Some(Created::Duplicate(existing.clone()));
-                    continue;
-                }
-                // Keep the first index: later copies are resolved below, once it has a build.
-                let first = *in_group
-                    .entry((b.repo_id.0, b.delivery_id.as_str()))
-                    .or_insert(i);
-                if first != i {
-                    continue;
-                }
-            }
-            fresh.push(i);
-        }
-
-        // Numbers: one counter bump per repository.
-        let mut per_repo: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-        for &i in &fresh {
-            per_repo.entry(group[i].repo_id.0).or_default().push(i);
-        }
-        let mut numbers: HashMap<usize, i64> = HashMap::new();
-        for (repo_id, members) in &per_repo {
-            let n = members.len() as i64;
-            let counter: Option<i64> = on!(&mut tx, t => sqlx::query_scalar(
-                "UPDATE repos SET counter = counter + $1 WHERE id = $2 RETURNING counter")
-                .bind(n)
-                .bind(repo_id)
-                .fetch_optional(&mut **t)
-                .await
-                .map_err(db)?);
-            let counter = counter.ok_or_else(|| Error::not_found("no such repository"))?;
-            for (k, &i) in members.iter().enumerate() {
-                numbers.insert(i, counter - n + 1 + k as i64);
-            }
-        }
-
-        let mut created: HashMap<(i64, i64), Build> = HashMap::new();
-        for chunk in fresh.chunks(200) {
-            let sql = format!(
-                "INSERT INTO builds (repo_id, trigger_by, number, parent, status, event, action, \
-                 link, timestamp, title, message, before_sha, after_sha, git_ref, source_repo, \
-                 source, target, author_login, author_name, author_email, author_avatar, sender, \
-                 params, cron, deploy_to, deploy_id, created, updated, delivery_id, actor_kind, \
-                 actor_user_id, actor_login, actor_token_id, actor_session_id, actor_verified, \
-                 actor_entitled, token_expires, blocked_reason, approved_by, warnings) VALUES {} \
-                 RETURNING {BUILD_COLUMNS}",
-                values(chunk.len(), BUILD_INSERT_COLUMNS, 1)
-            );
-            let rows: Vec<BuildRow> = on!(&mut tx, t => {
-                let mut q = sqlx::query_as(&sql);
-                for &i in chunk {
-                    let b = &group[i];
-                    let who = b.identity.as_ref();
-                    let status = if b.blocked_reason.is_empty() {
-                        Status::Pending
-                    } else {
-                        Status::Blocked
-                    };
-                    q = q
-                        .bind(b.repo_id.0)
-                        .bind(&b.trigger)
-                        .bind(numbers[&i])
-                        .bind(b.parent)
-                        .bind(status.as_str())
-                        .bind(b.event.unwrap_or(Event::Custom).as_str())
-                        .bind(&b.action)
-                        .bind(&b.link)
-                        .bind(b.timestamp)
-                        .bind(&b.title)
-                        .bind(&b.message)
-                        .bind(&b.before)
-                        .bind(&b.after)
-                        .bind(&b.git_ref)
-                        .bind(&b.source_repo)
-                        .bind(&b.source)
-                        .bind(&b.target)
-                        .bind(&b.author_login)
-                        .bind(&b.author_name)
-                        .bind(&b.author_email)
-                        .bind(&b.author_avatar)
-                        .bind(&b.sender)
-                        .bind(serde_json::to_string(&b.params).unwrap_or_else(|_| "{}".into()))
-                        .bind(&b.cron)
-                        .bind(&b.deploy_to)
-                        .bind(b.deploy_id)
-                        .bind(now)
-                        .bind(now)
-                        .bind(&b.delivery_id)
-                        .bind(who.map_or("", |w| w.kind.as_str()))
-                        .bind(who.and_then(|w| w.user_id).map(|u| u.0))
-                        .bind(who.map_or("", |w| w.login.as_str()))
-                        .bind(who.and_then(|w| w.token_id).map(|t| t.0))
-                        .bind(who.and_then(|w| w.session_id).map(|t| t.0))
-                        .bind(who.is_some_and(|w| w.verified))
-                        .bind(who.is_some_and(|w| w.entitled))
-                        .bind(who.map_or(0, |w| w.token_expires))
-                        .bind(&b.blocked_reason)
-                        .bind("")
-                        .bind(serde_json::to_string(&b.warnings).unwrap_or_else(|_| "[]".into()));
-                }
-                q.fetch_all(&mut **t).await.map_err(db)?
-            });
-            for row in rows {
-                let b = row.into_build()?;
-                created.insert((b.repo_id.0, b.number), b);
-            }
-        }
-
-        let mut events = Vec::with_capacity(fresh.len());
-        for &i in &fresh {
-            let b = &group[i];
-            let build = created
-                .remove(&(b.repo_id.0, numbers[&i]))
-                .ok_or_else(|| Error::internal(anyhow::anyhow!("inserted build not returned")))?;
-            let actor = b.actor.clone().unwrap_or_else(Actor::hook);
-            events.push(
-                AuditEvent::new(
-                    &actor,
-                    AuditAction::BuildCreated,
-                    format!("build:{}#{}", b.repo_slug, build.number),
-                )
-                .with_detail(serde_json::json!({
-                    "event": build.event.as_str(),
-                    "ref": build.git_ref,
-                    "commit": build.after,
-                    "sender": build.sender,
-                    "delivery": build.delivery_id,
-                    "actor": build.actor.as_ref().map(|a| a.login.as_str()),
-                    "verified": build.actor.as_ref().is_some_and(|a| a.verified),
-                    "blocked": build.blocked_reason,
-                })),
-            );
-            out[i] = Some(Created::New(build));
-        }
-        audit::append(&mut tx, now, &events).await?;
+        let mut out = insert_builds(&mut tx, group, now).await?;
         tx.commit().await?;
 
         // Second copies of a delivery inside this group point at the first one's build.
+        let mut firsts: HashMap<(i64, &str), usize> = HashMap::new();
+        for (i, b) in group.iter().enumerate() {
+            firsts
+                .entry((b.repo_id.0, b.delivery_id.as_str()))
+                .or_insert(i);
+        }
         for (i, b) in group.iter().enumerate() {
             if out[i].is_none() {
-                let first = in_group[&(b.repo_id.0, b.delivery_id.as_str())];
+                let first = firsts[&(b.repo_id.0, b.delivery_id.as_str())];
                 if let Some(Created::New(build) | Created::Duplicate(build)) = &out[first] {
                     out[i] = Some(Created::Duplicate(build.clone()));
                 }
@@ -523,4 +365,179 @@ impl Store {
         tx.commit().await?;
         Ok(updated)
     }
+}
+
+/// Inserts a group of builds inside `tx` (see [`Store::create_builds`]); entries left `None`
+/// are second copies of a delivery in the group.
+pub(super) async fn insert_builds(
+    tx: &mut Tx,
+    group: &[NewBuild],
+    now: i64,
+) -> Result<Vec<Option<Created>>> {
+    let mut out: Vec<Option<Created>> = vec![None; group.len()];
+
+    // Redeliveries: already stored, or twice in this group.
+    let ids: Vec<&str> = group
+        .iter()
+        .map(|b| b.delivery_id.as_str())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let mut seen: HashMap<(i64, String), Build> = HashMap::new();
+    if !ids.is_empty() {
+        let sql = format!(
+            "SELECT {BUILD_COLUMNS} FROM builds WHERE delivery_id IN ({})",
+            list(ids.len(), 1)
+        );
+        let rows: Vec<BuildRow> = on!(&mut *tx, t => {
+            let mut q = sqlx::query_as(&sql);
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(&mut **t).await.map_err(db)?
+        });
+        for row in rows {
+            let b = row.into_build()?;
+            seen.insert((b.repo_id.0, b.delivery_id.clone()), b);
+        }
+    }
+    let mut fresh: Vec<usize> = Vec::new();
+    let mut in_group: HashMap<(i64, &str), usize> = HashMap::new();
+    for (i, b) in group.iter().enumerate() {
+        if !b.delivery_id.is_empty() {
+            if let Some(existing) = seen.get(&(b.repo_id.0, b.delivery_id.clone())) {
+                out[i] = Some(Created::Duplicate(existing.clone()));
+                continue;
+            }
+            // Keep the first index: later copies are resolved below, once it has a build.
+            let first = *in_group
+                .entry((b.repo_id.0, b.delivery_id.as_str()))
+                .or_insert(i);
+            if first != i {
+                continue;
+            }
+        }
+        fresh.push(i);
+    }
+
+    // Numbers: one counter bump per repository.
+    let mut per_repo: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &i in &fresh {
+        per_repo.entry(group[i].repo_id.0).or_default().push(i);
+    }
+    let mut numbers: HashMap<usize, i64> = HashMap::new();
+    for (repo_id, members) in &per_repo {
+        let n = members.len() as i64;
+        let counter: Option<i64> = on!(&mut *tx, t => sqlx::query_scalar(
+                "UPDATE repos SET counter = counter + $1 WHERE id = $2 RETURNING counter")
+                .bind(n)
+                .bind(repo_id)
+                .fetch_optional(&mut **t)
+                .await
+                .map_err(db)?);
+        let counter = counter.ok_or_else(|| Error::not_found("no such repository"))?;
+        for (k, &i) in members.iter().enumerate() {
+            numbers.insert(i, counter - n + 1 + k as i64);
+        }
+    }
+
+    let mut created: HashMap<(i64, i64), Build> = HashMap::new();
+    for chunk in fresh.chunks(200) {
+        let sql = format!(
+            "INSERT INTO builds (repo_id, trigger_by, number, parent, status, event, action, \
+                 link, timestamp, title, message, before_sha, after_sha, git_ref, source_repo, \
+                 source, target, author_login, author_name, author_email, author_avatar, sender, \
+                 params, cron, deploy_to, deploy_id, created, updated, delivery_id, actor_kind, \
+                 actor_user_id, actor_login, actor_token_id, actor_session_id, actor_verified, \
+                 actor_entitled, token_expires, blocked_reason, approved_by, warnings) VALUES {} \
+                 RETURNING {BUILD_COLUMNS}",
+            values(chunk.len(), BUILD_INSERT_COLUMNS, 1)
+        );
+        let rows: Vec<BuildRow> = on!(&mut *tx, t => {
+            let mut q = sqlx::query_as(&sql);
+            for &i in chunk {
+                let b = &group[i];
+                let who = b.identity.as_ref();
+                let status = if b.blocked_reason.is_empty() {
+                    Status::Pending
+                } else {
+                    Status::Blocked
+                };
+                q = q
+                    .bind(b.repo_id.0)
+                    .bind(&b.trigger)
+                    .bind(numbers[&i])
+                    .bind(b.parent)
+                    .bind(status.as_str())
+                    .bind(b.event.unwrap_or(Event::Custom).as_str())
+                    .bind(&b.action)
+                    .bind(&b.link)
+                    .bind(b.timestamp)
+                    .bind(&b.title)
+                    .bind(&b.message)
+                    .bind(&b.before)
+                    .bind(&b.after)
+                    .bind(&b.git_ref)
+                    .bind(&b.source_repo)
+                    .bind(&b.source)
+                    .bind(&b.target)
+                    .bind(&b.author_login)
+                    .bind(&b.author_name)
+                    .bind(&b.author_email)
+                    .bind(&b.author_avatar)
+                    .bind(&b.sender)
+                    .bind(serde_json::to_string(&b.params).unwrap_or_else(|_| "{}".into()))
+                    .bind(&b.cron)
+                    .bind(&b.deploy_to)
+                    .bind(b.deploy_id)
+                    .bind(now)
+                    .bind(now)
+                    .bind(&b.delivery_id)
+                    .bind(who.map_or("", |w| w.kind.as_str()))
+                    .bind(who.and_then(|w| w.user_id).map(|u| u.0))
+                    .bind(who.map_or("", |w| w.login.as_str()))
+                    .bind(who.and_then(|w| w.token_id).map(|t| t.0))
+                    .bind(who.and_then(|w| w.session_id).map(|t| t.0))
+                    .bind(who.is_some_and(|w| w.verified))
+                    .bind(who.is_some_and(|w| w.entitled))
+                    .bind(who.map_or(0, |w| w.token_expires))
+                    .bind(&b.blocked_reason)
+                    .bind("")
+                    .bind(serde_json::to_string(&b.warnings).unwrap_or_else(|_| "[]".into()));
+            }
+            q.fetch_all(&mut **t).await.map_err(db)?
+        });
+        for row in rows {
+            let b = row.into_build()?;
+            created.insert((b.repo_id.0, b.number), b);
+        }
+    }
+
+    let mut events = Vec::with_capacity(fresh.len());
+    for &i in &fresh {
+        let b = &group[i];
+        let build = created
+            .remove(&(b.repo_id.0, numbers[&i]))
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("inserted build not returned")))?;
+        let actor = b.actor.clone().unwrap_or_else(Actor::hook);
+        events.push(
+            AuditEvent::new(
+                &actor,
+                AuditAction::BuildCreated,
+                format!("build:{}#{}", b.repo_slug, build.number),
+            )
+            .with_detail(serde_json::json!({
+                "event": build.event.as_str(),
+                "ref": build.git_ref,
+                "commit": build.after,
+                "sender": build.sender,
+                "delivery": build.delivery_id,
+                "actor": build.actor.as_ref().map(|a| a.login.as_str()),
+                "verified": build.actor.as_ref().is_some_and(|a| a.verified),
+                "blocked": build.blocked_reason,
+            })),
+        );
+        out[i] = Some(Created::New(build));
+    }
+    audit::append(tx, now, &events).await?;
+    Ok(out)
 }

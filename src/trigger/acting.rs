@@ -12,6 +12,18 @@ use crate::error::Result;
 use crate::forge::{Forge, Hook};
 use crate::store::Store;
 
+/// Whether `principal` holds `build.trigger` on `repo`.
+pub fn may_trigger(authz: &Authz, principal: &Principal, repo: &Repo) -> bool {
+    authz
+        .decide(
+            principal,
+            Action::BuildTrigger,
+            Some(RepoRef::from(repo)),
+            None,
+        )
+        .allowed
+}
+
 /// The identity of a build started by a request, and what its starter should be told.
 pub async fn of_caller(
     store: &Store,
@@ -30,14 +42,7 @@ pub async fn of_caller(
         Some(id) => store.find_token(id).await?.map_or(0, |t| t.expires),
         None => 0,
     };
-    let entitled = authz
-        .decide(
-            principal,
-            Action::BuildTrigger,
-            Some(RepoRef::from(repo)),
-            None,
-        )
-        .allowed;
+    let entitled = may_trigger(authz, principal, repo);
     let warnings = token_expiry_warning(token_expires, now, repo.timeout)
         .into_iter()
         .collect();
@@ -106,17 +111,10 @@ pub async fn of_sender(
 ) -> Result<SenderDecision> {
     let forge_login = format!("{}:{}", forge_name(forge), hook.sender);
     let linked = linked_user(store, forge, hook).await?;
-    let (identity, may_trigger) = match linked {
+    let (identity, sender_may_trigger) = match linked {
         Some((user, groups)) => {
             let principal = Principal::for_build(user.clone(), groups);
-            let allowed = authz
-                .decide(
-                    &principal,
-                    Action::BuildTrigger,
-                    Some(RepoRef::from(repo)),
-                    None,
-                )
-                .allowed;
+            let allowed = may_trigger(authz, &principal, repo);
             let identity = BuildActor {
                 kind: ActorKind::User,
                 login: user.login.clone(),
@@ -149,7 +147,7 @@ pub async fn of_sender(
         }
         TriggerPolicy::KnownSenders => match &identity {
             None => format!("the sender {forge_login} is not linked to a Hangar user"),
-            Some(who) if !may_trigger => format!(
+            Some(who) if !sender_may_trigger => format!(
                 "the sender {forge_login} ({}) may not build.trigger on {}",
                 who.login, repo.slug
             ),
@@ -158,7 +156,7 @@ pub async fn of_sender(
     };
     let identity = match (identity, repo.trigger_policy) {
         // Drone's behaviour: the forge's word; a linked user without the right acts unverified.
-        (Some(_), TriggerPolicy::AnySender) if !may_trigger => BuildActor {
+        (Some(_), TriggerPolicy::AnySender) if !sender_may_trigger => BuildActor {
             login: forge_login.clone(),
             ..unverified()
         },

@@ -1,4 +1,4 @@
-//! An event (a webhook, a manual start, a restart) becomes a build; the build's `.drone.yml`,
+//! An event (a webhook, a manual start, a restart, a cron job) becomes a build; the build's `.drone.yml`,
 //! read at its commit, becomes stages.
 //!
 //! Two steps, so a webhook is answered as soon as its build is durably queued:
@@ -9,10 +9,12 @@
 //!    Builds are found by status in the store, so a restart loses none.
 
 pub mod acting;
+mod cron;
 mod intake;
 mod plan;
 mod prepare;
 
+pub use cron::Owner;
 pub use plan::plan_stages;
 
 /// Who starts a build by a request: the audit actor, the identity the build acts as, and what

@@ -6,31 +6,15 @@
 #![allow(clippy::disallowed_methods)] // one story runs the `hangar` binary itself
 
 use crate::support::database::TestDatabase;
-use crate::support::people::{Person, person, store};
+use crate::support::people::{Person, developers_and_maintainers as roles, person, store};
 use crate::support::{GitRepo, TestApp, step};
 use hangar::clock::FixedClock;
-use hangar::config::{Config, RoleGrant};
 use hangar::domain::Actor;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn roles(config: &mut Config) {
-    config.identity.roles = vec![
-        RoleGrant {
-            group: "developers".into(),
-            role: "developer".into(),
-            repos: vec!["acme/*".into()],
-        },
-        RoleGrant {
-            group: "maintainers".into(),
-            role: "maintainer".into(),
-            repos: vec!["acme/*".into()],
-        },
-    ];
-}
 
 /// Files a running step leaves: that it started, that it got SIGTERM, that a failure handler
 /// ran.

@@ -7,7 +7,7 @@ use crate::support::{ADMIN_TOKEN, GitRepo, TestApp};
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn hangar(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn hangar(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hangar"));
     cmd.args(args)
         .env_remove("HANGAR_SERVER")

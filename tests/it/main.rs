@@ -13,6 +13,8 @@ mod builds;
 mod cli;
 mod client_credentials;
 mod crash;
+mod cron;
+mod cron_cli;
 mod device;
 mod issuer;
 mod login;

@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod builds;
+pub mod crons;
 pub mod forge;
 pub mod logs;
 pub mod netrc;
@@ -94,6 +95,17 @@ pub fn router() -> Router<State> {
         .route(
             "/repos/{owner}/{name}/netrc",
             get(netrc::show).put(netrc::set).delete(netrc::delete),
+        )
+        .route(
+            "/repos/{owner}/{name}/cron",
+            get(crons::list).post(crons::create),
+        )
+        .route(
+            "/repos/{owner}/{name}/cron/{cron}",
+            get(crons::show)
+                .post(crons::exec)
+                .patch(crons::update)
+                .delete(crons::delete),
         )
         .route(
             "/secrets/{namespace}",

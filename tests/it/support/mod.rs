@@ -101,6 +101,12 @@ impl TestApp {
         }
     }
 
+    /// Runs the server's cron scheduler once, now (it also ticks by itself each second).
+    pub async fn tick_crons(&self) -> hangar::cron::Tick {
+        let running = self.running.as_ref().expect("the server runs");
+        running.crons.tick().await.expect("a cron tick")
+    }
+
     /// Calls the API as the admin; returns status and JSON body (Null if none).
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.call_as(Some(ADMIN_TOKEN), method, path, body).await

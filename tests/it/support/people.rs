@@ -5,6 +5,23 @@ use super::TestApp;
 use hangar::domain::{Actor, TokenId, TokenKind, UserId};
 use hangar::store::{NewToken, Store};
 
+/// Roles on `acme/*`: the group `developers` holds `developer`, `maintainers` `maintainer`.
+pub fn developers_and_maintainers(config: &mut hangar::config::Config) {
+    use hangar::config::RoleGrant;
+    config.identity.roles = vec![
+        RoleGrant {
+            group: "developers".into(),
+            role: "developer".into(),
+            repos: vec!["acme/*".into()],
+        },
+        RoleGrant {
+            group: "maintainers".into(),
+            role: "maintainer".into(),
+            repos: vec!["acme/*".into()],
+        },
+    ];
+}
+
 /// An account and a token of theirs.
 pub struct Person {
     pub login: String,
