@@ -188,8 +188,10 @@ impl Workload {
             netrc,
             ..StepGrant::default()
         };
-        // Pull requests from forks get no ID tokens.
-        if is_fork(&a.build, &a.repo.slug) {
+        // Pull requests from forks, and senders taken at the forge's word, get no ID tokens
+        // unless the repository allows it.
+        let unverified = a.build.actor.as_ref().is_some_and(|actor| !actor.verified);
+        if (is_fork(&a.build, &a.repo.slug) || unverified) && !a.repo.untrusted_id_tokens {
             return Ok(grant);
         }
         let bearer = crate::auth::token::mint();

@@ -147,6 +147,9 @@ pub struct Repo {
     /// Builds need a head commit signed by a key registered to an active user, or wait for
     /// approval.
     pub verify_commits: bool,
+    /// Builds of fork pull requests and of senders taken at the forge's word (`any_sender`)
+    /// may receive ID tokens; off by default.
+    pub untrusted_id_tokens: bool,
     #[serde(skip)]
     pub webhook_secret: WebhookSecret,
 }

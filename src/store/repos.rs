@@ -32,6 +32,7 @@ pub struct RepoPatch {
     pub clone_url: Option<String>,
     pub trigger_policy: Option<TriggerPolicy>,
     pub verify_commits: Option<bool>,
+    pub untrusted_id_tokens: Option<bool>,
 }
 
 impl Store {
@@ -148,7 +149,8 @@ impl Store {
              visibility = COALESCE($6, visibility), private = COALESCE($7, private), \
              default_branch = COALESCE($8, default_branch), git_http_url = COALESCE($9, git_http_url), \
              trigger_policy = COALESCE($11, trigger_policy), \
-             verify_commits = COALESCE($12, verify_commits), updated = $10, version = version + 1 \
+             verify_commits = COALESCE($12, verify_commits), \
+             untrusted_id_tokens = COALESCE($13, untrusted_id_tokens), updated = $10, version = version + 1 \
              WHERE id = $1 RETURNING {REPO_COLUMNS}"
         );
         let row: Option<RepoRow> = on!(&mut tx, t => sqlx::query_as(&sql)
@@ -164,6 +166,7 @@ impl Store {
             .bind(now)
             .bind(patch.trigger_policy.map(TriggerPolicy::as_str))
             .bind(patch.verify_commits)
+            .bind(patch.untrusted_id_tokens)
             .fetch_optional(&mut **t)
             .await
             .map_err(db)?);
@@ -185,6 +188,7 @@ impl Store {
             "clone_url": patch.clone_url,
             "trigger_policy": patch.trigger_policy.map(TriggerPolicy::as_str),
             "verify_commits": patch.verify_commits,
+            "untrusted_id_tokens": patch.untrusted_id_tokens,
         }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await?;

@@ -27,7 +27,7 @@ pub(crate) const REPO_COLUMNS: &str = "id, uid, user_id, namespace, name, slug, 
     git_ssh_url, link, default_branch, private, visibility, active, config_path, trusted, \
     protected, ignore_forks, ignore_pull_requests, auto_cancel_pull_requests, auto_cancel_pushes, \
     auto_cancel_running, timeout, counter, synced, created, updated, version, archived, \
-    webhook_secret, trigger_policy, verify_commits";
+    webhook_secret, trigger_policy, verify_commits, untrusted_id_tokens";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct RepoRow {
@@ -63,6 +63,7 @@ pub(crate) struct RepoRow {
     webhook_secret: String,
     trigger_policy: String,
     verify_commits: bool,
+    untrusted_id_tokens: bool,
 }
 
 impl RepoRow {
@@ -102,6 +103,7 @@ impl RepoRow {
             trigger_policy: TriggerPolicy::parse(&self.trigger_policy)
                 .ok_or_else(|| bad("trigger_policy", &self.trigger_policy))?,
             verify_commits: self.verify_commits,
+            untrusted_id_tokens: self.untrusted_id_tokens,
         })
     }
 }

@@ -305,3 +305,39 @@ async fn hangar_user_link_makes_a_newcomers_first_push_build_as_them() {
     assert_eq!(build["actor"]["login"], "newcomer");
     assert_eq!(app.wait_for_build("acme/api", 1).await["status"], "success");
 }
+
+#[tokio::test]
+async fn a_sender_taken_at_the_forges_word_gets_id_tokens_only_where_the_repository_allows_it() {
+    let (app, git, secret) = spawn().await;
+    git.commit(
+        ".drone.yml",
+        "kind: pipeline\ntype: exec\nclone: {disable: true}\nsteps:\n- name: ask\n  commands:\n  - echo \"grant:${HANGAR_ID_TOKEN_REQUEST_TOKEN:+given}\"\n",
+        "print whether an ID-token grant was given",
+    );
+    git.push("main");
+    let repo = set_policy(&app, "any_sender").await;
+    assert_eq!(repo["untrusted_id_tokens"], false);
+
+    push_as(&app, &git, &secret, "mallory", "d1").await;
+    let build = app.wait_for_build("acme/api", 1).await;
+    assert_eq!(build["status"], "success", "{build}");
+    let log = app.log_text("acme/api", 1, 1, 1).await;
+    assert!(
+        log.contains("grant:\n") && !log.contains("grant:given"),
+        "{log}"
+    );
+
+    let (status, repo) = app
+        .call(
+            Method::PATCH,
+            "/api/repos/acme/api",
+            Some(json!({ "untrusted_id_tokens": true })),
+        )
+        .await;
+    assert_eq!(status, 200, "{repo}");
+    assert_eq!(repo["untrusted_id_tokens"], true);
+    push_as(&app, &git, &secret, "mallory", "d2").await;
+    assert_eq!(app.wait_for_build("acme/api", 2).await["status"], "success");
+    let log = app.log_text("acme/api", 2, 1, 1).await;
+    assert!(log.contains("grant:given"), "{log}");
+}

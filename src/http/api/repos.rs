@@ -38,6 +38,7 @@ pub struct Update {
     clone_url: Option<String>,
     trigger_policy: Option<String>,
     verify_commits: Option<bool>,
+    untrusted_id_tokens: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +236,7 @@ pub async fn update(
             })
             .transpose()?,
         verify_commits: body.verify_commits,
+        untrusted_id_tokens: body.untrusted_id_tokens,
     };
     let repo = app
         .store

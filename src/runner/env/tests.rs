@@ -54,6 +54,7 @@ impl Fixture {
                 webhook_secret: Default::default(),
                 trigger_policy: Default::default(),
                 verify_commits: false,
+                untrusted_id_tokens: false,
             },
             build: Build {
                 id: BuildId(10),

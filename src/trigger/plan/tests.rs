@@ -36,6 +36,7 @@ fn repo() -> Repo {
         webhook_secret: WebhookSecret::default(),
         trigger_policy: Default::default(),
         verify_commits: false,
+        untrusted_id_tokens: false,
     }
 }
 
