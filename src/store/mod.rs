@@ -208,7 +208,10 @@ impl Store {
 
     async fn begin(&self) -> Result<Tx> {
         Ok(match &*self.write {
-            Db::Sqlite(p) => Db::Sqlite(p.begin().await.map_err(db)?),
+            // IMMEDIATE takes the write lock at once (waiting up to the busy timeout): a deferred
+            // transaction that reads and then writes fails at once with SQLITE_BUSY when another
+            // process (the CLI, a second store on the file) wrote in between.
+            Db::Sqlite(p) => Db::Sqlite(p.begin_with("BEGIN IMMEDIATE").await.map_err(db)?),
             Db::Postgres(p) => Db::Postgres(p.begin().await.map_err(db)?),
         })
     }
