@@ -387,7 +387,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 mod builds;
-pub use builds::{Retention, StatusSettings};
+pub use builds::{GitHubAppSettings, Retention, StatusSettings};
 mod identity;
 pub use identity::{
     AuditSinks, GitHubSettings, IdentityConfig, OidcSettings, RoleGrant, SecretSource,

@@ -101,6 +101,14 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         &config.server_url,
     ));
     let shutdown = CancellationToken::new();
+    let github_app = match &config.statuses.github_app {
+        Some(app) => Some(Arc::new(crate::commit_status::app::GitHubApp::load(
+            &app.id,
+            &app.key_file,
+            clock.clone(),
+        )?)),
+        None => None,
+    };
     let statuses = crate::commit_status::start(
         store.clone(),
         secrets.clone(),
@@ -110,6 +118,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             github_api_url: config.statuses.github_api_url.clone(),
             attempts: config.statuses.attempts,
             backoff: config.statuses.backoff,
+            github_app,
         },
         shutdown.clone(),
     )?;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum ForgeCommand {
-    /// Set the forge credentials (the token comes from stdin).
+    /// Set the forge credentials (the token comes from stdin, unless --github-app).
     Set {
         /// owner/name
         slug: String,
@@ -23,6 +23,12 @@ pub enum ForgeCommand {
         /// (default: github_api_url for GitHub, the clone URL's server for Gitea).
         #[arg(long)]
         api_url: Option<String>,
+        /// Post as the server's GitHub App with installation tokens (no token on stdin).
+        #[arg(long)]
+        github_app: bool,
+        /// The App's installation for this repository (default: looked up on GitHub).
+        #[arg(long, requires = "github_app")]
+        installation_id: Option<i64>,
     },
     /// Show the forge settings (never the token).
     Show { slug: String },
@@ -37,19 +43,25 @@ pub async fn run(client: &Client, cmd: ForgeCommand) -> anyhow::Result<ExitCode>
             slug,
             kind,
             api_url,
+            github_app,
+            installation_id,
         } => {
             let slug = super::split_slug(&slug)?;
-            let mut token = String::new();
-            std::io::stdin()
-                .read_to_string(&mut token)
-                .context("reading the forge token from stdin")?;
-            let token = token.trim();
-            if token.is_empty() {
-                bail!(
-                    "give the forge token on stdin, e.g. `hangar repo forge set {slug} --kind github < token.txt`"
-                );
-            }
-            let mut body = json!({ "kind": kind, "token": token });
+            let mut body = if github_app {
+                json!({ "kind": kind, "github_app": true, "installation_id": installation_id })
+            } else {
+                let mut token = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut token)
+                    .context("reading the forge token from stdin")?;
+                let token = token.trim();
+                if token.is_empty() {
+                    bail!(
+                        "give the forge token on stdin, e.g. `hangar repo forge set {slug} --kind github < token.txt`, or use --github-app"
+                    );
+                }
+                json!({ "kind": kind, "token": token })
+            };
             if let Some(url) = api_url {
                 body["api_url"] = url.into();
             }

@@ -13,14 +13,15 @@
 //!
 //! What does not live here: the request shapes (`post.rs`), SQL (`store/forges.rs`).
 
+pub mod app;
 pub mod post;
 
 use crate::auth::keys::SecretBox;
 use crate::clock::SharedClock;
 use crate::domain::commit_status::{build_context, description, stage_context};
 use crate::domain::{BuildId, CommitState, Delivery, Event, ForgeKind, RepoId, Status};
-use crate::store::{RepoForge, StatusRecord, Store};
-use post::{Post, Target};
+use crate::store::{ForgeAuth, RepoForge, StatusRecord, Store};
+use post::{Auth, Post, Target};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub struct Settings {
     pub attempts: u32,
     /// The pause after the first failed attempt; it doubles after each further one.
     pub backoff: Duration,
+    /// The server's GitHub App, for repositories that post with installation tokens.
+    pub github_app: Option<Arc<app::GitHubApp>>,
 }
 
 /// The build a change is about.
@@ -244,13 +247,25 @@ impl Task {
                 return None;
             }
         };
-        let Some(token) = self
-            .secrets
-            .open(&forge.sealed_token)
-            .and_then(|t| String::from_utf8(t).ok())
-        else {
-            tracing::warn!(repo = %subject.slug, "the forge token does not open with the server key; set it again");
-            return None;
+        let auth = match forge.auth {
+            ForgeAuth::Token => {
+                let Some(token) = self
+                    .secrets
+                    .open(&forge.sealed_token)
+                    .and_then(|t| String::from_utf8(t).ok())
+                else {
+                    tracing::warn!(repo = %subject.slug, "the forge token does not open with the server key; set it again");
+                    return None;
+                };
+                Auth::Token(token)
+            }
+            ForgeAuth::GitHubApp { installation } => {
+                let Some(app) = self.shared.settings.github_app.clone() else {
+                    tracing::warn!(repo = %subject.slug, "the repository posts statuses as the GitHub App, but none is configured (github_app_id, github_app_key_file)");
+                    return None;
+                };
+                Auth::App { app, installation }
+            }
         };
         let api_url = match (forge.kind, forge.api_url.is_empty()) {
             (_, false) => forge.api_url,
@@ -261,7 +276,7 @@ impl Task {
         Some(Arc::new(Target {
             kind: forge.kind,
             api_url,
-            token,
+            auth,
             owner: owner.to_string(),
             name: name.to_string(),
         }))

@@ -3,9 +3,13 @@
 //! Gitea and Forgejo `POST {base}/api/v1/repos/{owner}/{repo}/statuses/{sha}`
 //! (`Authorization: token`), both with `{"state", "target_url", "description", "context"}` and
 //! `201 Created` on success. No redirects are followed; the token never appears in an error.
+//! A repository that posts as the server's GitHub App gets an installation token first
+//! (`app.rs`).
 
+use super::app::GitHubApp;
 use crate::domain::{CommitState, ForgeKind};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one request may take.
@@ -19,9 +23,22 @@ pub struct Target {
     pub kind: ForgeKind,
     /// The API base: `https://api.github.com`, or a Gitea server's root URL.
     pub api_url: String,
-    pub token: String,
+    pub auth: Auth,
     pub owner: String,
     pub name: String,
+}
+
+/// What a post is authorised with.
+#[derive(Clone)]
+pub enum Auth {
+    /// The repository's own token.
+    Token(String),
+    /// An installation token of the server's GitHub App (the installation looked up when
+    /// `None`).
+    App {
+        app: Arc<GitHubApp>,
+        installation: Option<i64>,
+    },
 }
 
 impl fmt::Debug for Target {
@@ -66,20 +83,31 @@ impl Target {
         format!("{prefix}/repos/{}/{}/statuses/{sha}", self.owner, self.name)
     }
 
-    fn authorization(&self) -> String {
-        match self.kind {
-            ForgeKind::GitHub => format!("Bearer {}", self.token),
-            ForgeKind::Gitea => format!("token {}", self.token),
+    /// The token to post with: the repository's, or a (cached) installation token.
+    async fn token(&self, http: &reqwest::Client) -> Result<String, Failure> {
+        match &self.auth {
+            Auth::Token(token) => Ok(token.clone()),
+            Auth::App { app, installation } => {
+                app.token(http, &self.api_url, &self.owner, &self.name, *installation)
+                    .await
+            }
         }
     }
 
-    /// Keeps the token out of anything shown.
-    fn scrub(&self, text: &str) -> String {
-        if self.token.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(&self.token, "<redacted>")
+    fn authorization(&self, token: &str) -> String {
+        match self.kind {
+            ForgeKind::GitHub => format!("Bearer {token}"),
+            ForgeKind::Gitea => format!("token {token}"),
         }
+    }
+}
+
+/// Keeps `token` out of anything shown.
+fn scrub(token: &str, text: &str) -> String {
+    if token.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(token, "<redacted>")
     }
 }
 
@@ -96,9 +124,10 @@ pub fn client() -> anyhow::Result<reqwest::Client> {
 /// Sends one status.
 pub async fn send(http: &reqwest::Client, target: &Target, post: &Post) -> Result<(), Failure> {
     let url = target.url(&post.sha);
+    let token = target.token(http).await?;
     let mut req = http
         .post(&url)
-        .header(reqwest::header::AUTHORIZATION, target.authorization())
+        .header(reqwest::header::AUTHORIZATION, target.authorization(&token))
         .json(&serde_json::json!({
             "state": post.state.as_str(),
             "target_url": post.target_url,
@@ -111,7 +140,7 @@ pub async fn send(http: &reqwest::Client, target: &Target, post: &Post) -> Resul
             .header("X-GitHub-Api-Version", "2022-11-28");
     }
     let resp = req.send().await.map_err(|e| Failure {
-        message: target.scrub(&format!("{url} could not be reached: {e}")),
+        message: scrub(&token, &format!("{url} could not be reached: {e}")),
         transient: true,
         retry_after: None,
     })?;
@@ -131,11 +160,19 @@ pub async fn send(http: &reqwest::Client, target: &Target, post: &Post) -> Resul
         .is_some_and(|v| v.as_bytes() == b"0");
     let body = resp.text().await.unwrap_or_default();
     let body: String = body.chars().take(ERROR_BODY).collect();
-    let transient = status.is_server_error()
+    let mut transient = status.is_server_error()
         || status == reqwest::StatusCode::TOO_MANY_REQUESTS
         || (status == reqwest::StatusCode::FORBIDDEN && (rate_limited || retry_after.is_some()));
+    if let Auth::App { app, .. } = &target.auth
+        && status == reqwest::StatusCode::UNAUTHORIZED
+    {
+        // An installation token GitHub no longer takes (revoked, the App reinstalled): the
+        // next attempt asks for a new one.
+        app.forget(&target.api_url, &target.owner, &target.name);
+        transient = true;
+    }
     Err(Failure {
-        message: target.scrub(&format!("{url} answered {status}: {}", body.trim())),
+        message: scrub(&token, &format!("{url} answered {status}: {}", body.trim())),
         transient,
         retry_after,
     })
@@ -149,7 +186,7 @@ mod tests {
         Target {
             kind,
             api_url: api.into(),
-            token: "tok-123".into(),
+            auth: Auth::Token("tok-123".into()),
             owner: "acme".into(),
             name: "api".into(),
         }
@@ -175,10 +212,13 @@ mod tests {
     fn the_token_is_neither_in_debug_nor_in_errors() {
         let t = target(ForgeKind::Gitea, "https://gitea.example");
         assert!(!format!("{t:?}").contains("tok-123"));
-        assert_eq!(t.scrub("bad token tok-123"), "bad token <redacted>");
-        assert_eq!(t.authorization(), "token tok-123");
         assert_eq!(
-            target(ForgeKind::GitHub, "x").authorization(),
+            scrub("tok-123", "bad token tok-123"),
+            "bad token <redacted>"
+        );
+        assert_eq!(t.authorization("tok-123"), "token tok-123");
+        assert_eq!(
+            target(ForgeKind::GitHub, "x").authorization("tok-123"),
             "Bearer tok-123"
         );
     }

@@ -5,12 +5,15 @@ use super::parse_duration;
 use anyhow::bail;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The keys of this part, as in `hangar.toml`.
 pub const KEYS: &[&str] = &[
     "forge_status_attempts",
     "forge_status_backoff",
+    "github_app_id",
+    "github_app_key_file",
     "build_retention",
     "build_retention_count",
     "log_retention",
@@ -23,6 +26,8 @@ pub const KEYS: &[&str] = &[
 pub(super) struct FileBuilds {
     forge_status_attempts: Option<toml::Value>,
     forge_status_backoff: Option<toml::Value>,
+    github_app_id: Option<toml::Value>,
+    github_app_key_file: Option<toml::Value>,
     build_retention: Option<toml::Value>,
     build_retention_count: Option<toml::Value>,
     log_retention: Option<toml::Value>,
@@ -41,6 +46,15 @@ pub struct StatusSettings {
     /// The GitHub API for repositories that name none (`github_api_url`, GitHub Enterprise:
     /// `https://HOST/api/v3`).
     pub github_api_url: String,
+    /// The server's GitHub App, for repositories whose statuses use installation tokens.
+    pub github_app: Option<GitHubAppSettings>,
+}
+
+/// A GitHub App: its id (or client id) and the file holding its private key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubAppSettings {
+    pub id: String,
+    pub key_file: PathBuf,
 }
 
 impl Default for StatusSettings {
@@ -49,6 +63,7 @@ impl Default for StatusSettings {
             attempts: 6,
             backoff: Duration::from_secs(2),
             github_api_url: "https://api.github.com".into(),
+            github_app: None,
         }
     }
 }
@@ -147,6 +162,20 @@ pub(super) fn load(
             .filter(|u| !u.is_empty())
             .map(|u| u.trim_end_matches('/').to_string())
             .unwrap_or(defaults.github_api_url),
+        github_app: match (
+            value("github_app_id", file.github_app_id).filter(|v| !v.is_empty()),
+            value("github_app_key_file", file.github_app_key_file).filter(|v| !v.is_empty()),
+        ) {
+            (Some(id), Some(key_file)) => Some(GitHubAppSettings {
+                id,
+                key_file: PathBuf::from(key_file),
+            }),
+            (None, None) => None,
+            _ => bail!(
+                "github_app_id (HANGAR_GITHUB_APP_ID) and github_app_key_file \
+                 (HANGAR_GITHUB_APP_KEY_FILE) go together: set both or neither"
+            ),
+        },
     };
     // A zero duration switches a limit off, like an unset one.
     let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
@@ -192,6 +221,29 @@ mod tests {
         assert!(retention.enabled());
         assert_eq!(retention.logs_for, Some(Duration::from_secs(7 * 86400)));
         assert_eq!(retention.builds_kept, Some(500));
+    }
+
+    #[test]
+    fn a_github_app_needs_its_id_and_its_key_file() {
+        let (statuses, _) = load(
+            FileBuilds::default(),
+            &env(&[
+                ("HANGAR_GITHUB_APP_ID", "4242"),
+                ("HANGAR_GITHUB_APP_KEY_FILE", "/etc/hangar/app.pem"),
+            ]),
+            None,
+        )
+        .expect("loads");
+        let app = statuses.github_app.expect("an app");
+        assert_eq!(app.id, "4242");
+        assert_eq!(app.key_file, PathBuf::from("/etc/hangar/app.pem"));
+        let err = load(
+            FileBuilds::default(),
+            &env(&[("HANGAR_GITHUB_APP_ID", "4242")]),
+            None,
+        )
+        .expect_err("refused");
+        assert!(err.to_string().contains("github_app_key_file"), "{err}");
     }
 
     #[test]

@@ -135,8 +135,8 @@ pub(super) fn command(
 }
 
 /// Hangar's own files, which no step may see: the data folder, the key file, the SQLite
-/// database (with its journal files), the configuration file, the audit file and the OpenID
-/// client secret's file.
+/// database (with its journal files), the configuration file, the audit file, the OpenID
+/// client secret's file and the GitHub App's key.
 pub fn hidden_paths(config: &Config) -> Vec<PathBuf> {
     let mut paths = vec![
         config.data_dir.clone(),
@@ -156,6 +156,13 @@ pub fn hidden_paths(config: &Config) -> Vec<PathBuf> {
     {
         paths.push(path.clone());
     }
+    paths.extend(
+        config
+            .statuses
+            .github_app
+            .iter()
+            .map(|a| a.key_file.clone()),
+    );
     paths
         .into_iter()
         .filter_map(|p| std::path::absolute(&p).ok())

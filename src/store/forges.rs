@@ -13,8 +13,39 @@ pub struct RepoForge {
     pub kind: ForgeKind,
     /// `''`: the default for the kind.
     pub api_url: String,
+    /// The token sealed under the server key; a sealed empty value with `GitHubApp`.
     pub sealed_token: Vec<u8>,
+    pub auth: ForgeAuth,
     pub updated: i64,
+}
+
+/// How a repository's statuses are authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForgeAuth {
+    /// The repository's own token (`sealed_token`).
+    Token,
+    /// An installation token of the server's GitHub App; the installation is looked up from
+    /// the repository when `None`.
+    GitHubApp { installation: Option<i64> },
+}
+
+impl ForgeAuth {
+    fn columns(self) -> (&'static str, i64) {
+        match self {
+            ForgeAuth::Token => ("token", 0),
+            ForgeAuth::GitHubApp { installation } => ("github_app", installation.unwrap_or(0)),
+        }
+    }
+
+    fn from_columns(auth: &str, installation: i64) -> Option<ForgeAuth> {
+        match auth {
+            "token" => Some(ForgeAuth::Token),
+            "github_app" => Some(ForgeAuth::GitHubApp {
+                installation: (installation > 0).then_some(installation),
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for RepoForge {
@@ -23,6 +54,7 @@ impl std::fmt::Debug for RepoForge {
             .field("repo", &self.repo)
             .field("kind", &self.kind)
             .field("api_url", &self.api_url)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -33,6 +65,8 @@ struct ForgeRow {
     kind: String,
     api_url: String,
     token: Vec<u8>,
+    auth: String,
+    installation_id: i64,
     updated: i64,
 }
 
@@ -68,16 +102,20 @@ impl Store {
         actor: &Actor,
         now: i64,
     ) -> Result<()> {
+        let (auth, installation) = forge.auth.columns();
         let mut tx = self.begin().await?;
         on!(&mut tx, t => sqlx::query(
-            "INSERT INTO repo_forges (repo_id, kind, api_url, token, created, updated) \
-             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (repo_id) DO UPDATE SET \
-             kind = excluded.kind, api_url = excluded.api_url, token = excluded.token, \
-             updated = excluded.updated")
+            "INSERT INTO repo_forges (repo_id, kind, api_url, token, auth, installation_id, \
+             created, updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (repo_id) DO UPDATE SET kind = excluded.kind, \
+             api_url = excluded.api_url, token = excluded.token, auth = excluded.auth, \
+             installation_id = excluded.installation_id, updated = excluded.updated")
             .bind(forge.repo.0)
             .bind(forge.kind.as_str())
             .bind(&forge.api_url)
             .bind(&forge.sealed_token)
+            .bind(auth)
+            .bind(installation)
             .bind(now)
             .execute(&mut **t)
             .await
@@ -87,6 +125,7 @@ impl Store {
             .with_detail(serde_json::json!({
                 "kind": forge.kind.as_str(),
                 "api_url": forge.api_url,
+                "auth": auth,
             }));
         audit::append(&mut tx, now, &[event]).await?;
         tx.commit().await
@@ -95,7 +134,8 @@ impl Store {
     /// A repository's forge credentials, if set.
     pub async fn find_repo_forge(&self, repo: RepoId) -> Result<Option<RepoForge>> {
         let row: Option<ForgeRow> = on!(&*self.read, p => sqlx::query_as(
-            "SELECT repo_id, kind, api_url, token, updated FROM repo_forges WHERE repo_id = $1")
+            "SELECT repo_id, kind, api_url, token, auth, installation_id, updated \
+             FROM repo_forges WHERE repo_id = $1")
             .bind(repo.0)
             .fetch_optional(p)
             .await
@@ -105,6 +145,9 @@ impl Store {
                 repo: RepoId(r.repo_id),
                 kind: ForgeKind::parse(&r.kind).ok_or_else(|| {
                     Error::internal(anyhow::anyhow!("unknown forge kind {:?}", r.kind))
+                })?,
+                auth: ForgeAuth::from_columns(&r.auth, r.installation_id).ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("unknown forge auth {:?}", r.auth))
                 })?,
                 api_url: r.api_url,
                 sealed_token: r.token,

@@ -63,7 +63,7 @@ pub use audit_chain::{ChainLink, Checkpoint};
 pub use builds::{Created, NewBuild, NewStage, Preparation};
 pub use crons::{CronClaim, CronPatch, CronRun, DueCron, NewCron};
 pub use devices::{ApiRefresh, DeviceGrant, NewDeviceGrant, NewRefresh};
-pub use forges::{RepoForge, StatusRecord};
+pub use forges::{ForgeAuth, RepoForge, StatusRecord};
 pub use grants::{AccessGrant, AuthorizationCode, NewTokens, RefreshGrant};
 pub use identity::LiveCredential;
 pub use issuer::{

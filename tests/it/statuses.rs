@@ -3,8 +3,10 @@
 
 use crate::support::database::TestDatabase;
 use crate::support::forge::ForgeStandIn;
+use crate::support::github_app::new_app;
 use crate::support::{GitRepo, TestApp};
 use hangar::config::Config;
+use hangar::config::GitHubAppSettings;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -71,7 +73,12 @@ async fn set_forge(app: &TestApp, body: Value) {
 
 /// Waits until every status recorded on build 1 is delivered (posted or failed) and final.
 async fn settled_statuses(app: &TestApp, contexts: usize) -> Value {
-    app.wait_within("acme/api", 1, 30, |b| {
+    settled_statuses_of(app, 1, contexts).await
+}
+
+/// The same for build `number`.
+async fn settled_statuses_of(app: &TestApp, number: i64, contexts: usize) -> Value {
+    app.wait_within("acme/api", number, 30, |b| {
         let statuses = b["statuses"].as_array().cloned().unwrap_or_default();
         statuses.len() == contexts
             && statuses.iter().all(|s| {
@@ -267,4 +274,128 @@ async fn statuses_reach_the_forge_on_postgresql_too() {
         forge.states(&format!("{PUSH}/test")),
         ["pending", "failure"]
     );
+}
+
+/// A forge stand-in that knows a GitHub App (id 4242, installation 77), and the server setting
+/// that points at the App's key, written to `dir`.
+async fn forge_with_app(dir: &std::path::Path) -> (ForgeStandIn, GitHubAppSettings) {
+    let forge = ForgeStandIn::start("no-repository-token").await;
+    let (pem, app) = new_app("4242", 77);
+    *forge.shared.app.lock().expect("lock") = Some(app);
+    let key_file = dir.join("app.pem");
+    std::fs::write(&key_file, pem).expect("write the App key");
+    let settings = GitHubAppSettings {
+        id: "4242".into(),
+        key_file,
+    };
+    (forge, settings)
+}
+
+async fn statuses_go_out_as_the_github_app(database: TestDatabase) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (forge, settings) = forge_with_app(dir.path()).await;
+    let body = json!({ "kind": "github", "github_app": true, "api_url": forge.github_api() });
+    let pipeline = two_pipelines("true", "true");
+    let with_app = move |c: &mut Config| c.statuses.github_app = Some(settings);
+    let (app, _git, build) = built(database, with_app, &pipeline, body).await;
+    assert_eq!(build["status"], "success");
+    settled_statuses(&app, 3).await;
+
+    assert_eq!(forge.states(PUSH), ["pending", "success"]);
+    assert_eq!(
+        forge.states(&format!("{PUSH}/test")),
+        ["pending", "success"]
+    );
+    let (issued, requests) = {
+        let stand_in = forge.shared.app.lock().expect("lock");
+        let stand_in = stand_in.as_ref().expect("app");
+        (stand_in.issued.len(), stand_in.token_requests.clone())
+    };
+    assert_eq!(issued, 1, "one token serves the whole build");
+    assert_eq!(
+        requests[0],
+        json!({ "repositories": ["api"], "permissions": { "statuses": "write" } }),
+        "the token is narrowed to the repository and to statuses"
+    );
+    let shown = app.get("/api/repos/acme/api/forge").await;
+    assert_eq!(
+        (&shown["github_app"], &shown["token_set"]),
+        (&json!(true), &json!(false))
+    );
+}
+
+#[tokio::test]
+async fn a_repository_can_post_its_statuses_as_the_servers_github_app() {
+    statuses_go_out_as_the_github_app(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_repository_can_post_its_statuses_as_the_github_app_on_postgresql_too() {
+    if let Some(db) = TestDatabase::postgres().await {
+        statuses_go_out_as_the_github_app(db).await;
+    }
+}
+
+#[tokio::test]
+async fn an_installation_token_github_revoked_is_replaced_by_a_new_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (forge, settings) = forge_with_app(dir.path()).await;
+    let body = json!({
+        "kind": "github", "github_app": true, "installation_id": 77, "api_url": forge.github_api(),
+    });
+    let pipeline = "kind: pipeline\ntype: exec\nname: one\nclone: {disable: true}\nsteps:\n- name: a\n  commands: [\"true\"]\n";
+    let with_app = move |c: &mut Config| c.statuses.github_app = Some(settings);
+    let (app, git, secret) = ready(TestDatabase::sqlite(), with_app, pipeline, body).await;
+    app.push("acme/api", &secret, &git, "main", "d-1").await;
+    app.wait_for_build("acme/api", 1).await;
+    settled_statuses(&app, 2).await;
+    for (_, revoked) in &mut forge
+        .shared
+        .app
+        .lock()
+        .expect("lock")
+        .as_mut()
+        .expect("app")
+        .issued
+    {
+        *revoked = true;
+    }
+
+    git.commit("b.txt", "b", "second");
+    app.push("acme/api", &secret, &git, "main", "d-2").await;
+    app.wait_for_build("acme/api", 2).await;
+    let build = settled_statuses_of(&app, 2, 2).await;
+    for s in build["statuses"].as_array().expect("statuses") {
+        assert_eq!(s["delivery"], "posted", "{s}");
+    }
+    let refused = forge.received().iter().filter(|r| r.answer == 401).count();
+    assert!(
+        refused >= 1,
+        "the revoked token was tried: {:#?}",
+        forge.received()
+    );
+    let issued = forge
+        .shared
+        .app
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .expect("app")
+        .issued
+        .len();
+    assert_eq!(issued, 2, "a new token replaced the revoked one");
+}
+
+#[tokio::test]
+async fn the_github_app_is_refused_where_the_server_has_none() {
+    let app = server(TestDatabase::sqlite(), |_| {}).await;
+    let git = GitRepo::with_pipeline(&two_pipelines("true", "true"));
+    app.activate("acme/api", &git).await;
+    let put = |body: Value| app.call(Method::PUT, "/api/repos/acme/api/forge", Some(body));
+    let (status, body) = put(json!({ "kind": "github", "github_app": true })).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().expect("message");
+    assert!(message.contains("github_app_id"), "{message}");
+    let (status, body) = put(json!({ "kind": "gitea", "github_app": true })).await;
+    assert_eq!(status, 422, "{body}");
 }

@@ -1,7 +1,9 @@
 //! `/api/repos/{owner}/{name}/forge`: the credentials commit statuses are posted with. `PUT`
-//! sets them (`{"kind": "github"|"gitea"|"forgejo", "token", "api_url"}`), `GET` shows them
-//! without the token, `DELETE` removes them. All need `repo.admin`. The token is sealed with the
-//! server key as it arrives and never leaves the server again.
+//! sets them (`{"kind": "github"|"gitea"|"forgejo", "token", "api_url"}`, or for GitHub
+//! `{"kind": "github", "github_app": true, "installation_id"?}` to post with installation tokens
+//! of the server's GitHub App), `GET` shows them without the token, `DELETE` removes them. All
+//! need `repo.admin`. The token is sealed with the server key as it arrives and never leaves the
+//! server again.
 
 use crate::auth::policy::Action;
 use crate::auth::principal::Principal;
@@ -10,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::http::State;
 use crate::http::auth::repo_for;
 use crate::http::extract::{Json, Path};
-use crate::store::RepoForge;
+use crate::store::{ForgeAuth, RepoForge};
 use axum::extract::State as AppState;
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -25,9 +27,16 @@ const MAX_TOKEN: usize = 4096;
 #[serde(deny_unknown_fields)]
 pub struct Body {
     kind: String,
-    token: String,
+    #[serde(default)]
+    token: Option<String>,
     #[serde(default)]
     api_url: Option<String>,
+    /// Post as the server's GitHub App instead of with a token.
+    #[serde(default)]
+    github_app: bool,
+    /// The App's installation for this repository (looked up from the repository if unset).
+    #[serde(default)]
+    installation_id: Option<i64>,
 }
 
 impl fmt::Debug for Body {
@@ -36,17 +45,62 @@ impl fmt::Debug for Body {
             .field("kind", &self.kind)
             .field("token", &"<redacted>")
             .field("api_url", &self.api_url)
+            .field("github_app", &self.github_app)
+            .field("installation_id", &self.installation_id)
             .finish()
     }
 }
 
 fn view(forge: &RepoForge) -> Value {
+    let (github_app, installation) = match forge.auth {
+        ForgeAuth::Token => (false, None),
+        ForgeAuth::GitHubApp { installation } => (true, installation),
+    };
     json!({
         "kind": forge.kind.as_str(),
         "api_url": forge.api_url,
-        "token_set": true,
+        "token_set": !github_app,
+        "github_app": github_app,
+        "installation_id": installation,
         "updated": forge.updated.div_euclid(1000),
     })
+}
+
+/// How the body asks statuses to be authorised, and the token to seal (empty for the App).
+fn auth_of(body: &Body, kind: ForgeKind, app_configured: bool) -> Result<(ForgeAuth, String)> {
+    if !body.github_app {
+        if body.installation_id.is_some() {
+            return Err(Error::invalid(
+                "installation_id goes with \"github_app\": true",
+            ));
+        }
+        let token = body.token.clone().unwrap_or_default();
+        check_token(&token)?;
+        return Ok((ForgeAuth::Token, token));
+    }
+    if kind != ForgeKind::GitHub {
+        return Err(Error::invalid("github_app is for kind github only"));
+    }
+    if body.token.is_some() {
+        return Err(Error::invalid(
+            "give either a token or \"github_app\": true, not both",
+        ));
+    }
+    if body.installation_id.is_some_and(|id| id <= 0) {
+        return Err(Error::invalid("installation_id must be a positive number"));
+    }
+    if !app_configured {
+        return Err(Error::invalid(
+            "this server has no GitHub App: set github_app_id and github_app_key_file \
+             (HANGAR_GITHUB_APP_ID, HANGAR_GITHUB_APP_KEY_FILE) first",
+        ));
+    }
+    Ok((
+        ForgeAuth::GitHubApp {
+            installation: body.installation_id,
+        },
+        String::new(),
+    ))
 }
 
 fn check_api_url(url: &str) -> Result<()> {
@@ -86,7 +140,7 @@ pub async fn set(
     let repo = repo_for(&app, &principal, &owner, &name, Action::RepoAdmin, None).await?;
     let kind = ForgeKind::parse(&body.kind)
         .ok_or_else(|| Error::invalid("kind must be github, gitea or forgejo"))?;
-    check_token(&body.token)?;
+    let (auth, token) = auth_of(&body, kind, app.config.statuses.github_app.is_some())?;
     let api_url = body
         .api_url
         .map(|u| u.trim_end_matches('/').to_string())
@@ -104,7 +158,8 @@ pub async fn set(
         repo: repo.id,
         kind,
         api_url,
-        sealed_token: app.secrets.seal(body.token.as_bytes()),
+        sealed_token: app.secrets.seal(token.as_bytes()),
+        auth,
         updated: now,
     };
     app.store
@@ -170,9 +225,52 @@ mod tests {
     fn the_body_never_prints_its_token() {
         let body = Body {
             kind: "github".into(),
-            token: "ghp_secret".into(),
+            token: Some("ghp_secret".into()),
             api_url: None,
+            github_app: false,
+            installation_id: None,
         };
         assert!(!format!("{body:?}").contains("ghp_secret"));
+    }
+
+    fn app_body(installation_id: Option<i64>) -> Body {
+        Body {
+            kind: "github".into(),
+            token: None,
+            api_url: None,
+            github_app: true,
+            installation_id,
+        }
+    }
+
+    #[test]
+    fn the_github_app_is_for_github_on_a_server_that_has_one() {
+        let (auth, token) = auth_of(&app_body(Some(7)), ForgeKind::GitHub, true).expect("ok");
+        assert_eq!(
+            auth,
+            ForgeAuth::GitHubApp {
+                installation: Some(7)
+            }
+        );
+        assert!(token.is_empty());
+        let err = auth_of(&app_body(None), ForgeKind::GitHub, false).expect_err("no app");
+        assert!(err.to_string().contains("github_app_id"), "{err}");
+        assert!(auth_of(&app_body(None), ForgeKind::Gitea, true).is_err());
+        assert!(auth_of(&app_body(Some(0)), ForgeKind::GitHub, true).is_err());
+        let mut both = app_body(None);
+        both.token = Some("ghp_x".into());
+        assert!(auth_of(&both, ForgeKind::GitHub, true).is_err());
+    }
+
+    #[test]
+    fn a_token_is_needed_without_the_app() {
+        let mut body = app_body(None);
+        body.github_app = false;
+        assert!(auth_of(&body, ForgeKind::GitHub, true).is_err());
+        body.token = Some("ghp_x".into());
+        assert_eq!(
+            auth_of(&body, ForgeKind::GitHub, false).expect("ok").0,
+            ForgeAuth::Token
+        );
     }
 }

@@ -7,12 +7,13 @@
 //! "Validation Failed"}`; Gitea and Forgejo: `POST /api/v1/repos/{owner}/{repo}/statuses/{sha}`
 //! with `Authorization: token <token>`, states `pending|success|error|failure|warning`, `201`
 //! with the status (`status`, `context`, ...). It can be told to fail the next N requests
-//! (502), and records every request it received.
+//! (502), and records every request it received. GitHub App installation tokens are in
+//! `github_app.rs`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,8 @@ pub struct Shared {
     /// Requests still to be failed with 502.
     pub fail_next: AtomicUsize,
     ids: AtomicUsize,
+    /// The GitHub App the stand-in knows, with the installation tokens it issued.
+    pub app: Mutex<Option<super::github_app::AppStandIn>>,
 }
 
 pub struct ForgeStandIn {
@@ -65,6 +68,14 @@ impl ForgeStandIn {
         let app = axum::Router::new()
             .route("/api/v3/repos/{owner}/{repo}/statuses/{sha}", post(github))
             .route("/api/v1/repos/{owner}/{repo}/statuses/{sha}", post(gitea))
+            .route(
+                "/api/v3/repos/{owner}/{repo}/installation",
+                get(super::github_app::installation),
+            )
+            .route(
+                "/api/v3/app/installations/{id}/access_tokens",
+                post(super::github_app::access_token),
+            )
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -178,10 +189,18 @@ fn handle(
             .to_string()
     };
     let auth = header("authorization");
-    let authorized = dialect
-        .schemes
-        .iter()
-        .any(|scheme| auth == format!("{scheme} {token}"));
+    let app_tokens = shared
+        .app
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .map(|a| a.live_tokens())
+        .unwrap_or_default();
+    let authorized = dialect.schemes.iter().any(|scheme| {
+        auth == format!("{scheme} {token}")
+            || (dialect.forge == "github"
+                && app_tokens.iter().any(|t| auth == format!("{scheme} {t}")))
+    });
     let accepts = !dialect.needs_accept || header("accept").contains("json");
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let field = |k: &str| parsed[k].as_str().unwrap_or("").to_string();

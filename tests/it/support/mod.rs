@@ -7,6 +7,7 @@ pub mod database;
 pub mod forge;
 pub mod git;
 pub mod git_http;
+pub mod github_app;
 pub mod hooks;
 pub mod people;
 pub mod scim;
