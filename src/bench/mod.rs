@@ -13,6 +13,7 @@ mod scim;
 mod soak;
 mod target;
 mod user_api;
+mod web;
 mod workload;
 
 use std::process::ExitCode;
@@ -113,6 +114,14 @@ pub enum Bench {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// The pages, signed in as the admin, on a server with many repositories: time to the
+    /// whole page and weight before logs.
+    Web {
+        #[arg(long, default_value_t = 1000)]
+        repos: usize,
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -152,6 +161,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             ticks,
             database_url,
         } => cron::run(jobs, ticks, database_url.as_deref()).await?,
+        Bench::Web { repos, samples } => web::run(repos, samples).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -168,6 +178,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             workload::id_token(2000).await?;
             workload::masking(300).await?;
             cron::run(10_000, 3_000, None).await?;
+            web::run(1000, 200).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -36,6 +36,7 @@ impl Server {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", dir.path())
             .env("HANGAR_ADDR", format!("127.0.0.1:{port}"))
+            .env("HANGAR_SERVER_URL", format!("http://127.0.0.1:{port}"))
             .env("HANGAR_DATA_DIR", dir.path().join("data"))
             .env("HANGAR_ADMIN_TOKEN", TOKEN)
             .env("HANGAR_LOG", "error")
