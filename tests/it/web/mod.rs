@@ -8,10 +8,12 @@
 
 #![allow(clippy::disallowed_methods)] // the harness starts Node itself
 
+mod admin_pages;
 mod pages;
 
 use crate::login::idp::Idp;
 use crate::login::{CLIENT_ID, CLIENT_SECRET, LoginApp, PUBLIC, oidc};
+use crate::support::database::TestDatabase;
 use crate::support::{ADMIN_TOKEN, GitRepo};
 use hangar::config::{Config, RoleGrant};
 use serde_json::{Value, json};
@@ -53,12 +55,17 @@ pub struct WebApp {
 
 impl WebApp {
     pub async fn start() -> WebApp {
+        WebApp::start_on(TestDatabase::sqlite()).await
+    }
+
+    /// The same on `database` (PostgreSQL stories).
+    pub async fn start_on(database: TestDatabase) -> WebApp {
         let idp = Idp::start().await;
         idp.client(CLIENT_ID, CLIENT_SECRET, PUBLIC).await;
         idp.user("ada", &["web-admins"]).await;
         idp.user("bob", &["acme-devs"]).await;
         let issuer = idp.issuer.clone();
-        let app = LoginApp::spawn(PUBLIC, |c| {
+        let app = LoginApp::spawn_on(database, PUBLIC, |c| {
             oidc(c, &issuer);
             roles(c);
         })
