@@ -67,6 +67,23 @@ async fn a_developer_is_refused_the_admin_pages_an_admin_reads(database: TestDat
         );
         assert!(page.body.contains("not allowed"), "{path}: {}", page.body);
     }
+    let ann = signed_in(&web, "ann").await;
+    let trail = get(&web, &ann, "/admin/audit").await;
+    assert_eq!(
+        trail.status, 200,
+        "an auditor reads the trail, as the API lets them"
+    );
+    assert!(
+        !trail.body.contains("href=\"/admin\""),
+        "but has no admin link"
+    );
+    for path in ["/admin", "/admin/access"] {
+        assert_eq!(
+            get(&web, &ann, path).await.status,
+            403,
+            "{path} refused to an auditor"
+        );
+    }
     let ada = signed_in(&web, "ada").await;
     let access = get(&web, &ada, "/admin/access").await;
     assert_eq!(access.status, 200, "{}", access.body);

@@ -41,11 +41,12 @@ fn roles(config: &mut Config) {
     config.identity.roles = vec![
         grant("web-admins", "admin", &[]),
         grant("acme-devs", "developer", &["acme/*"]),
+        grant("auditors", "auditor", &[]),
     ];
 }
 
-/// A server with the provider, an admin (`ada`), a developer of acme (`bob`), and two
-/// repositories: `acme/api` and `other/secret`.
+/// A server with the provider, an admin (`ada`), a developer of acme (`bob`), an auditor
+/// (`ann`), and two repositories: `acme/api` and `other/secret`.
 pub struct WebApp {
     pub app: LoginApp,
     pub idp: Idp,
@@ -64,6 +65,7 @@ impl WebApp {
         idp.client(CLIENT_ID, CLIENT_SECRET, PUBLIC).await;
         idp.user("ada", &["web-admins"]).await;
         idp.user("bob", &["acme-devs"]).await;
+        idp.user("ann", &["auditors"]).await;
         let issuer = idp.issuer.clone();
         let app = LoginApp::spawn_on(database, PUBLIC, |c| {
             oidc(c, &issuer);
