@@ -58,6 +58,8 @@ pub struct Report {
     /// Entries whose links checked out.
     pub verified: i64,
     pub checkpoints: usize,
+    /// The newest signed checkpoint: its chain position and time (Unix ms).
+    pub newest_checkpoint: Option<(i64, i64)>,
     pub finding: Option<Finding>,
 }
 
@@ -68,6 +70,7 @@ pub async fn verify(store: &Store, keys: &SecretBox) -> Result<Report> {
     let mut report = Report {
         verified: 0,
         checkpoints: checkpoints.len(),
+        newest_checkpoint: checkpoints.iter().map(|c| (c.seq, c.time)).max(),
         finding: None,
     };
     let (mut hash, mut newest_id) = (GENESIS.to_string(), 0i64);

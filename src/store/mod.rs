@@ -83,7 +83,7 @@ pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRec
 pub use stages::{ClaimFilter, Finished, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};
 pub use user_keys::UserKey;
-pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserPatch};
+pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserOrigin, UserPatch};
 
 /// Something of either driver: a pool, a connection or a transaction.
 pub(crate) enum Db<S, P> {

@@ -29,6 +29,45 @@ pub struct UserPatch {
     pub email: Option<String>,
 }
 
+/// How a user came to this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOrigin {
+    /// Provisioned by an identity provider over SCIM (still, or deleted there since).
+    Scim { deleted: bool },
+    /// A local account of the embedded OpenID provider.
+    Local,
+    /// Created just in time, at their first login through an OpenID provider.
+    JustInTime,
+    /// A service account (tokens only); the bootstrap admin account among them.
+    Service,
+    /// A person an administrator created, who has not signed in yet.
+    Created,
+}
+
+impl UserOrigin {
+    fn of(origin: &str, deleted: bool) -> UserOrigin {
+        match origin {
+            "scim" => UserOrigin::Scim { deleted },
+            "local" => UserOrigin::Local,
+            "login" => UserOrigin::JustInTime,
+            "service" => UserOrigin::Service,
+            _ => UserOrigin::Created,
+        }
+    }
+
+    /// What the admin pages call it.
+    pub fn label(self) -> &'static str {
+        match self {
+            UserOrigin::Scim { deleted: false } => "SCIM",
+            UserOrigin::Scim { deleted: true } => "SCIM (deleted at the provider)",
+            UserOrigin::Local => "local account",
+            UserOrigin::JustInTime => "just in time at login",
+            UserOrigin::Service => "service account",
+            UserOrigin::Created => "created by an administrator",
+        }
+    }
+}
+
 /// A user after a change, and the tokens the change revoked.
 #[derive(Debug, Clone)]
 pub struct UserChange {
@@ -162,6 +201,28 @@ impl Store {
             .await
             .map_err(db)?);
         Ok(rows.into_iter().map(UserRow::into_user).collect())
+    }
+
+    /// How each user came to this server, by id.
+    pub async fn list_user_origins(&self) -> Result<Vec<(UserId, UserOrigin)>> {
+        let sql = "SELECT u.id, \
+                   CASE WHEN s.user_id IS NOT NULL THEN 'scim' \
+                        WHEN l.user_id IS NOT NULL THEN 'local' \
+                        WHEN u.machine THEN 'service' \
+                        WHEN u.iss IS NOT NULL THEN 'login' \
+                        ELSE 'created' END AS origin, \
+                   COALESCE(s.deleted, 0) <> 0 AS deleted \
+                   FROM users u \
+                   LEFT JOIN scim_users s ON s.user_id = u.id \
+                   LEFT JOIN local_accounts l ON l.user_id = u.id";
+        let rows: Vec<(i64, String, bool)> = on!(&*self.read, p => sqlx::query_as(sql)
+            .fetch_all(p)
+            .await
+            .map_err(db)?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, origin, deleted)| (UserId(id), UserOrigin::of(&origin, deleted)))
+            .collect())
     }
 
     /// Creates a user, and with `first_token` their first token, in one transaction. A taken

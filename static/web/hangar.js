@@ -1,8 +1,9 @@
 // Hangar's pages send every change to the JSON API: a form with data-api="/api/..." is sent
 // with fetch, its method in data-method, the session's CSRF token in X-CSRF-Token. Fields go
 // as JSON (data-body="json": checkboxes as booleans, numbers as numbers, data-scale multiplies,
-// data-list splits on spaces) or, named in data-query, in the query string. data-then says what
-// follows: "reload", "build" (open the build in the answer) or "token" (show it once).
+// data-list splits on spaces, data-json parses the value, so a hidden "true" is a boolean) or,
+// named in data-query, in the query string. data-then says what follows: "reload", "build"
+// (open the build in the answer) or "token" (show it once).
 'use strict';
 (function () {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -11,7 +12,9 @@
     const out = {};
     for (const el of form.elements) {
       if (!el.name || el.disabled) continue;
-      if (el.type === 'checkbox') {
+      if ('json' in el.dataset) {
+        out[el.name] = JSON.parse(el.value);
+      } else if (el.type === 'checkbox') {
         out[el.name] = el.checked;
       } else if (el.type === 'number') {
         if (el.value !== '') out[el.name] = Number(el.value) * Number(el.dataset.scale || 1);

@@ -26,6 +26,7 @@ mod secrets;
 mod statuses;
 mod store;
 mod tokens;
+mod user_origins;
 mod users;
 mod verified_commits;
 mod web;

@@ -131,6 +131,8 @@ pub(super) struct Engine {
     pub per_repo: ActionSet,
     /// Policy ids with the file they came from, for `hangar policy check`.
     pub sources: Vec<(String, String)>,
+    /// Each policy file of this version (the shipped one first) with its text, for reading.
+    pub texts: Vec<(String, String)>,
     authorizer: Authorizer,
     names: Names,
 }
@@ -185,6 +187,7 @@ impl Engine {
             per_user,
             per_repo,
             sources,
+            texts: Vec::new(),
             authorizer: Authorizer::new(),
             names,
         })

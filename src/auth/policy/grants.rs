@@ -24,10 +24,21 @@ struct Grant {
     repos: Vec<RepoPattern>,
 }
 
+/// One `[[roles]]` entry as it is in force: `group` holds `role` on the repositories matching
+/// `repos` (everywhere, and on the server as a whole, when empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantInForce {
+    pub group: String,
+    pub role: String,
+    pub repos: Vec<String>,
+}
+
 /// Every grant of the configuration, by group.
 pub(super) struct Grants {
     roles: Vec<Arc<str>>,
     by_group: HashMap<String, Vec<Grant>>,
+    /// The grants in configuration order, for those who read them.
+    listing: Vec<GrantInForce>,
 }
 
 impl Grants {
@@ -35,6 +46,7 @@ impl Grants {
     pub(super) fn compile(grants: &[RoleGrant]) -> Result<Grants, String> {
         let mut roles: Vec<Arc<str>> = BUILT_IN_ROLES.iter().map(|r| Arc::from(*r)).collect();
         let mut by_group: HashMap<String, Vec<Grant>> = HashMap::new();
+        let mut listing = Vec::new();
         for g in grants {
             if g.group.is_empty() || g.role.is_empty() {
                 return Err("a [[roles]] entry needs both group and role".into());
@@ -56,12 +68,26 @@ impl Grants {
                     RepoPattern::parse(p).map_err(|e| format!("[[roles]] group {:?}: {e}", g.group))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            listing.push(GrantInForce {
+                group: g.group.clone(),
+                role: g.role.clone(),
+                repos: repos.iter().map(|p| p.as_str().to_string()).collect(),
+            });
             by_group
                 .entry(g.group.clone())
                 .or_default()
                 .push(Grant { role, repos });
         }
-        Ok(Grants { roles, by_group })
+        Ok(Grants {
+            roles,
+            by_group,
+            listing,
+        })
+    }
+
+    /// The grants in configuration order.
+    pub(super) fn listing(&self) -> &[GrantInForce] {
+        &self.listing
     }
 
     /// Role names by index.

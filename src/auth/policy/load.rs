@@ -245,7 +245,7 @@ pub(super) fn compile(version: u64, sources: &Sources<'_>) -> Result<Engine, Pol
             ));
         }
     }
-    Engine::new(
+    let mut engine = Engine::new(
         version,
         sets,
         grants,
@@ -254,5 +254,10 @@ pub(super) fn compile(version: u64, sources: &Sources<'_>) -> Result<Engine, Pol
         per_repo,
         names,
     )
-    .map_err(|e| PolicyError::new(None, e))
+    .map_err(|e| PolicyError::new(None, e))?;
+    engine.texts = std::iter::once((DEFAULT_NAME, DEFAULT_POLICY))
+        .chain(sources.file)
+        .map(|(name, text)| (name.to_string(), text.to_string()))
+        .collect();
+    Ok(engine)
 }

@@ -45,7 +45,7 @@ mod tests;
 
 pub use action::{Action, ActionSet};
 pub use engine::{Decision, Reason, RepoRef};
-pub use grants::BUILT_IN_ROLES;
+pub use grants::{BUILT_IN_ROLES, GrantInForce};
 pub use load::{DEFAULT_POLICY, PolicyError, SCHEMA, Sources};
 
 use crate::auth::principal::Principal;
@@ -140,6 +140,21 @@ impl Authz {
     /// The ids of the policies in force, with the file each came from.
     pub fn policy_ids(&self) -> Vec<(String, String)> {
         self.engine.load().sources.clone()
+    }
+
+    /// The `[[roles]]` grants of the version in force, in configuration order.
+    pub fn grants(&self) -> Vec<GrantInForce> {
+        self.engine.load().grants.listing().to_vec()
+    }
+
+    /// The policy files of the version in force (the shipped one first), each with its text.
+    pub fn policy_texts(&self) -> Vec<(String, String)> {
+        self.engine.load().texts.clone()
+    }
+
+    /// The deploy targets the version in force treats as protected.
+    pub fn protected_targets(&self) -> Vec<String> {
+        self.engine.load().protected_targets.clone()
     }
 
     /// How many policies may apply to `action` (those whose scope names it, or any action).

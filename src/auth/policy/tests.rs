@@ -582,3 +582,36 @@ fn a_reload_reads_the_policy_file_again_and_refuses_a_broken_one() {
     assert_eq!(version, a.version());
     assert!(may(&a, &boss, Action::BuildTrigger, "acme/legacy-app"));
 }
+
+#[test]
+fn the_grants_and_policy_text_read_are_those_of_the_version_in_force() {
+    let a = authz_with(Some(
+        "@id(\"extra\")\npermit(principal, action == Action::\"repo.read\", resource);\n",
+    ));
+    let grants = a.grants();
+    assert_eq!(grants.len(), 5);
+    assert_eq!(
+        grants[1],
+        GrantInForce {
+            group: "developers".into(),
+            role: "developer".into(),
+            repos: vec!["acme/*".into()],
+        }
+    );
+    let files: Vec<String> = a.policy_texts().into_iter().map(|(f, _)| f).collect();
+    assert_eq!(files, ["policy/default.cedar", "extra.cedar"]);
+    assert_eq!(a.protected_targets(), ["production"]);
+    a.reload_from(&Sources {
+        roles: &[grant("ops", "viewer", &[])],
+        protected_targets: &[],
+        file: None,
+    })
+    .expect("reloads");
+    assert_eq!(a.grants().len(), 1, "the new version's grants");
+    assert_eq!(
+        a.policy_texts().len(),
+        1,
+        "the extra file is no longer in force"
+    );
+    assert!(a.policy_texts()[0].1.contains("permit"));
+}

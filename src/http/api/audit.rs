@@ -19,30 +19,33 @@ use serde_json::Value;
 /// The most entries one answer holds.
 pub const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Deserialize)]
+/// The filters of a query; the audit page (`http::web::audit`) fills the same ones, so the page
+/// and the API read the trail alike.
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     #[serde(default)]
-    after: i64,
+    pub after: i64,
     #[serde(default)]
-    before: i64,
-    /// Unix seconds or RFC 3339.
-    since: Option<String>,
-    until: Option<String>,
-    actor: Option<String>,
-    action: Option<String>,
-    repo: Option<String>,
-    limit: Option<i64>,
+    pub before: i64,
+    /// Unix seconds, RFC 3339, or a UTC date and time without zone (`2026-11-26T08:00`).
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub repo: Option<String>,
+    pub limit: Option<i64>,
     /// `asc` (default) or `desc`.
-    order: Option<String>,
+    pub order: Option<String>,
     /// `json` (default) or `jsonl`.
-    format: Option<String>,
+    pub format: Option<String>,
     /// Drone clients may send the token here; the extractor reads it.
     #[serde(rename = "access_token")]
-    _access_token: Option<String>,
+    pub _access_token: Option<String>,
 }
 
-/// A time bound: Unix seconds, or an RFC 3339 date-time; as Unix ms.
+/// A time bound: Unix seconds, an RFC 3339 date-time, or a date and time without zone (what a
+/// browser's date-time field sends), taken as UTC; as Unix ms.
 fn parse_time(name: &str, value: &str) -> Result<i64> {
     if let Ok(secs) = value.parse::<i64>() {
         return secs
@@ -51,6 +54,13 @@ fn parse_time(name: &str, value: &str) -> Result<i64> {
     }
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp_millis())
+        .or_else(|_| {
+            ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(value, f).ok())
+                .map(|t| t.and_utc().timestamp_millis())
+                .ok_or(())
+        })
         .map_err(|_| {
             Error::invalid(format!(
                 "{name}={value:?} is neither Unix seconds nor an RFC 3339 time like 2026-11-26T08:00:00Z"
@@ -59,7 +69,8 @@ fn parse_time(name: &str, value: &str) -> Result<i64> {
 }
 
 impl Params {
-    fn query(&self) -> Result<AuditQuery> {
+    /// The store's query for these filters; a bad one is a 422 saying which and why.
+    pub fn query(&self) -> Result<AuditQuery> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Error::invalid(format!(

@@ -10,9 +10,11 @@
 //! origin, nothing inline. Failures become pages here and only here: not signed in, a redirect
 //! to `/login` that comes back; anything else, a page with the reason and the request id.
 
+mod access;
 mod account;
 mod admin;
 mod assets;
+mod audit;
 mod badge;
 mod build;
 mod builds;
@@ -52,6 +54,8 @@ pub fn router() -> Router<State> {
         .route("/admin", get(admin::index))
         .route("/admin/tokens", get(sprawl::index))
         .route("/admin/policy", get(explorer::index))
+        .route("/admin/access", get(access::index))
+        .route("/admin/audit", get(audit::index))
         .route("/assets/{file}", get(assets::serve))
         .merge(
             Router::new()

@@ -1,6 +1,7 @@
-//! `/{owner}/{name}/settings`: for those allowed `repo.admin`, the repository's timeout, trust
-//! and protection, its secrets by name (added, replaced, deleted; a value is never shown), and
-//! the webhook to set up at the forge. Changes go to the JSON API.
+//! `/{owner}/{name}/settings`: for those allowed `repo.admin`, the repository's timeout, trust,
+//! protection, verified commits and ID tokens for untrusted builds, its secrets by name (added,
+//! replaced, deleted; a value is never shown), its cron jobs (added, disabled or enabled, run
+//! now, deleted), and the webhook to set up at the forge. Changes go to the JSON API.
 
 use super::view::{self, Chrome};
 use super::{Result, Viewer, page};
@@ -11,6 +12,18 @@ use crate::store::SecretScope;
 use askama::Template;
 use axum::extract::{Path, State as AppState};
 use axum::response::Response;
+
+pub struct CronRow {
+    pub name: String,
+    pub expr: String,
+    pub zone: String,
+    pub branch: String,
+    pub target: String,
+    pub next: String,
+    pub disabled: bool,
+    pub owner: String,
+    pub error: String,
+}
 
 pub struct SecretRow {
     pub name: String,
@@ -27,12 +40,16 @@ pub struct Settings {
     pub timeout: i64,
     pub trusted: bool,
     pub protected: bool,
+    pub verify_commits: bool,
+    pub untrusted_id_tokens: bool,
     pub trigger_policy: &'static str,
     pub hook_url: String,
     pub hook_secret: String,
     /// `None`: the viewer may not list secrets.
     pub secrets: Option<Vec<SecretRow>>,
     pub secret_write: bool,
+    pub crons: Vec<CronRow>,
+    pub cron_write: bool,
 }
 
 /// `GET /{owner}/{name}/settings`.
@@ -55,7 +72,7 @@ pub async fn show(
         .decide_many(
             &viewer.principal,
             &[RepoRef::from(&repo)],
-            &[Action::SecretList, Action::SecretWrite],
+            &[Action::SecretList, Action::SecretWrite, Action::CronWrite],
         )
         .pop()
         .unwrap_or_default();
@@ -80,6 +97,27 @@ pub async fn show(
     } else {
         None
     };
+    let crons = app
+        .store
+        .list_crons(repo.id)
+        .await?
+        .into_iter()
+        .map(|c| CronRow {
+            next: if c.disabled {
+                "not while disabled".into()
+            } else {
+                view::date(c.next)
+            },
+            name: c.name,
+            expr: c.expr,
+            zone: c.zone,
+            branch: c.branch,
+            target: c.target,
+            disabled: c.disabled,
+            owner: c.owner,
+            error: c.error,
+        })
+        .collect();
     let server_admin = app
         .authz
         .decide(&viewer.principal, Action::UserManage, None, None)
@@ -90,11 +128,15 @@ pub async fn show(
         timeout: repo.timeout,
         trusted: repo.trusted,
         protected: repo.protected,
+        verify_commits: repo.verify_commits,
+        untrusted_id_tokens: repo.untrusted_id_tokens,
         trigger_policy: repo.trigger_policy.as_str(),
         hook_url: format!("{}/hook", app.config.server_url.trim_end_matches('/')),
         hook_secret: repo.webhook_secret.0.clone(),
         secrets,
         secret_write: allowed.contains(Action::SecretWrite),
+        crons,
+        cron_write: allowed.contains(Action::CronWrite),
     };
     page(&template)
 }

@@ -152,6 +152,11 @@ impl LoginApp {
         format!("{}{path}", self.public)
     }
 
+    /// The server's database.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// A fresh browser that reaches this server at its public URL.
     pub fn browser(&self) -> Browser {
         Browser::new(Some((self.public.clone(), self.real.clone())))

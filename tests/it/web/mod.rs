@@ -8,10 +8,12 @@
 
 #![allow(clippy::disallowed_methods)] // the harness starts Node itself
 
+mod admin_pages;
 mod pages;
 
 use crate::login::idp::Idp;
 use crate::login::{CLIENT_ID, CLIENT_SECRET, LoginApp, PUBLIC, oidc};
+use crate::support::database::TestDatabase;
 use crate::support::{ADMIN_TOKEN, GitRepo};
 use hangar::config::{Config, RoleGrant};
 use serde_json::{Value, json};
@@ -39,11 +41,12 @@ fn roles(config: &mut Config) {
     config.identity.roles = vec![
         grant("web-admins", "admin", &[]),
         grant("acme-devs", "developer", &["acme/*"]),
+        grant("auditors", "auditor", &[]),
     ];
 }
 
-/// A server with the provider, an admin (`ada`), a developer of acme (`bob`), and two
-/// repositories: `acme/api` and `other/secret`.
+/// A server with the provider, an admin (`ada`), a developer of acme (`bob`), an auditor
+/// (`ann`), and two repositories: `acme/api` and `other/secret`.
 pub struct WebApp {
     pub app: LoginApp,
     pub idp: Idp,
@@ -53,12 +56,18 @@ pub struct WebApp {
 
 impl WebApp {
     pub async fn start() -> WebApp {
+        WebApp::start_on(TestDatabase::sqlite()).await
+    }
+
+    /// The same on `database` (PostgreSQL stories).
+    pub async fn start_on(database: TestDatabase) -> WebApp {
         let idp = Idp::start().await;
         idp.client(CLIENT_ID, CLIENT_SECRET, PUBLIC).await;
         idp.user("ada", &["web-admins"]).await;
         idp.user("bob", &["acme-devs"]).await;
+        idp.user("ann", &["auditors"]).await;
         let issuer = idp.issuer.clone();
-        let app = LoginApp::spawn(PUBLIC, |c| {
+        let app = LoginApp::spawn_on(database, PUBLIC, |c| {
             oidc(c, &issuer);
             roles(c);
         })
