@@ -85,6 +85,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
                 .to_vec(),
         ),
         groups_claim: "groups".into(),
+        origin: crate::config::ProviderOrigin::Embedded,
     };
     let hash = config
         .admin_token
@@ -185,6 +186,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         clock.clone(),
         Some(&local),
     )?;
+    connect_stored_provider(&login, &store, &secrets).await;
     let sessions =
         crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
     let revalidation = login
@@ -374,4 +376,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     running.done.await.context("the server task failed")?
+}
+
+/// Puts the provider connected from the browser in force, unless the configuration sets one.
+/// A stored secret that no longer opens leaves the embedded provider in force, with an error.
+async fn connect_stored_provider(
+    login: &crate::auth::login::Login,
+    store: &Store,
+    secrets: &crate::auth::keys::SecretBox,
+) {
+    if login.fixed() {
+        return;
+    }
+    match store.find_provider(crate::store::Slot::Active).await {
+        Ok(Some(row)) => match crate::auth::login::connected::settings(&row, secrets) {
+            Ok(settings) => login.switch(Some(&settings)),
+            Err(e) => tracing::error!(
+                error = format!("{e:#}"),
+                "the provider connected from the browser cannot be used; the embedded provider stays in force"
+            ),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::error!(
+            error = e.detail(),
+            "reading the provider connected from the browser failed"
+        ),
+    }
 }
