@@ -172,7 +172,10 @@ pub async fn callback(
         }
         Ok(finished) => match app.sessions.start(&finished, &headers, "").await {
             Ok(s) => {
-                if finished.account.provider == "oidc" {
+                if matches!(
+                    finished.account.provider.as_str(),
+                    "oidc" | crate::auth::login::LOCAL
+                ) {
                     let now = app.clock.now_ms();
                     app.login
                         .note_granted(&finished.account.iss, &finished.grant, now)

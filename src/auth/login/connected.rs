@@ -279,7 +279,9 @@ impl Login {
                     Check::failed(format!("{} holds no keys", uri.as_str()))
                 }
                 Ok(Ok(keys)) => {
-                    Check::ok(format!("{} keys at {}", keys.keys().len(), uri.as_str()))
+                    let n = keys.keys().len();
+                    let plural = if n == 1 { "" } else { "s" };
+                    Check::ok(format!("{n} key{plural} at {}", uri.as_str()))
                 }
                 Ok(Err(e)) => Check::failed(format!("{}: {e}", uri.as_str())),
                 Err(_) => Check::failed(format!(
