@@ -226,9 +226,20 @@ async fn an_admin_connects_tests_and_switches_on_a_provider(database: TestDataba
     assert_eq!(on["in_force"]["issuer"], idp.issuer);
     assert_eq!(on["in_force"]["secret_age_days"], 0);
 
-    // Logins go to the provider now, without a restart, and record the granted scopes.
+    // Logins go to the provider now, without a restart, and record the granted scopes; the
+    // local administrator keeps a way in.
     let to = login_goes_to(&app).await;
     assert!(to.starts_with(&idp.issuer), "{to}");
+    let break_glass = Browser::new(None)
+        .get(&format!("{}/login?local=1", app.url))
+        .await;
+    assert!(
+        break_glass
+            .location()
+            .starts_with(&format!("{}/oidc/authorize", app.url)),
+        "{}",
+        break_glass.location()
+    );
     let browser = Browser::new(None);
     let done = sign_in(&app, &idp, &browser, "carol").await;
     assert_eq!(done.status, 303, "{}", done.body);
@@ -350,9 +361,10 @@ async fn only_those_who_manage_users_see_or_change_the_provider() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotating_the_server_key_reseals_the_connected_providers_secret() {
+async fn rotating_the_server_key_reseals_the_connected_providers_secret_and_health_tells_when_it_is_gone()
+ {
     let mut app = server(TestDatabase::sqlite(), |_| {}).await;
-    let idp = provider(&app).await;
+    let mut idp = provider(&app).await;
     connect(&app, &idp).await;
     app.stop().await;
     let data = app.data.path().to_path_buf();
@@ -384,6 +396,20 @@ async fn rotating_the_server_key_reseals_the_connected_providers_secret() {
         done.body
     );
     assert!(done.set_cookie("hangar_session").is_some());
+
+    // With the provider gone, the health check says what failed.
+    idp.stop().await;
+    let (status, health) = app
+        .call(Method::GET, "/api/admin/identity/health", None)
+        .await;
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["discovery"]["ok"], false, "{health}");
+    let why = health["discovery"]["detail"].as_str().unwrap_or("");
+    assert!(
+        why.contains(&idp.issuer),
+        "the reason names the issuer: {why}"
+    );
+    assert_eq!(health["jwks"]["ok"], false, "{health}");
     running.shutdown.cancel();
     let _ = running.done.await;
 }

@@ -31,6 +31,12 @@ await run(async (browser, context, current) => {
   await page.click('button[type=submit]');
   await page.waitForURL((u) => u.pathname === '/admin/identity');
   check(await text(page, '[data-field=origin]') === 'embedded', 'the embedded provider is in force');
+
+  // The page sends a strict policy, and the API refuses a change without the session's CSRF token.
+  const csp = (await page.reload()).headers()['content-security-policy'] ?? '';
+  check(csp.includes("script-src 'self'") && !csp.includes('unsafe'), `a strict CSP: ${csp}`);
+  const forged = await page.evaluate(async () => (await fetch('/api/admin/identity', { method: 'DELETE' })).status);
+  check(forged === 403, `a change without the CSRF token is refused: ${forged}`);
   const redirect = await text(page, '[data-field=redirect-uri]');
   check(redirect === `${config.base}/auth/callback`, `the redirect URI to register: ${redirect}`);
   await page.waitForSelector('[data-check=discovery].st-success');
