@@ -186,7 +186,9 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         clock.clone(),
         Some(&local),
     )?;
-    connect_stored_provider(&login, &store, &secrets).await;
+    let mut seen = None;
+    login.follow_stored(&mut seen).await;
+    follow_stored_provider(login.clone(), seen, shutdown.clone());
     let sessions =
         crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
     let revalidation = login
@@ -378,28 +380,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     running.done.await.context("the server task failed")?
 }
 
-/// Puts the provider connected from the browser in force, unless the configuration sets one.
-/// A stored secret that no longer opens leaves the embedded provider in force, with an error.
-async fn connect_stored_provider(
-    login: &crate::auth::login::Login,
-    store: &Store,
-    secrets: &crate::auth::keys::SecretBox,
+/// Follows the provider connected from the browser: switched on or off through another server,
+/// it reaches this one within `FOLLOW_EVERY`.
+fn follow_stored_provider(
+    login: Arc<crate::auth::login::Login>,
+    mut seen: crate::auth::login::connected::Seen,
+    shutdown: CancellationToken,
 ) {
-    if login.fixed() {
-        return;
-    }
-    match store.find_provider(crate::store::Slot::Active).await {
-        Ok(Some(row)) => match crate::auth::login::connected::settings(&row, secrets) {
-            Ok(settings) => login.switch(Some(&settings)),
-            Err(e) => tracing::error!(
-                error = format!("{e:#}"),
-                "the provider connected from the browser cannot be used; the embedded provider stays in force"
-            ),
-        },
-        Ok(None) => {}
-        Err(e) => tracing::error!(
-            error = e.detail(),
-            "reading the provider connected from the browser failed"
-        ),
-    }
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(crate::auth::login::connected::FOLLOW_EVERY) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            login.follow_stored(&mut seen).await;
+        }
+    });
 }

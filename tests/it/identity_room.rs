@@ -413,3 +413,38 @@ async fn rotating_the_server_key_reseals_the_connected_providers_secret_and_heal
     running.shutdown.cancel();
     let _ = running.done.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_switched_on_through_another_server_reaches_this_one() {
+    let app = server(TestDatabase::sqlite(), |_| {}).await;
+    let idp = provider(&app).await;
+    let (status, body) = app
+        .call(Method::PUT, "/api/admin/identity", Some(draft(&idp)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    test_login(&app, &idp, "carol").await;
+    // Another server shares the database: it switches the tested draft on, then off.
+    let other = Store::connect(&app.database.url(app.data.path()))
+        .await
+        .expect("store");
+    let now = hangar::clock::system().now_ms();
+    other
+        .enable_provider(&hangar::domain::Actor::system(), now)
+        .await
+        .expect("switched on");
+    let within = std::time::Duration::from_secs(15);
+    crate::login::eventually(within, "the switch reaching this server", || async {
+        login_goes_to(&app).await.starts_with(&idp.issuer)
+    })
+    .await;
+    other
+        .disable_provider(&hangar::domain::Actor::system(), now)
+        .await
+        .expect("switched off");
+    let embedded = format!("{}/oidc/authorize", app.url);
+    crate::login::eventually(within, "the switch back reaching this server", || async {
+        login_goes_to(&app).await.starts_with(&embedded)
+    })
+    .await;
+    other.close().await;
+}

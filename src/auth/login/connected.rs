@@ -12,7 +12,7 @@ use super::outbound::Spent;
 use super::{Begun, Failure, Grant, Login, Reason};
 use crate::auth::keys::SecretBox;
 use crate::config::{OidcSettings, ProviderOrigin, Secret, SecretSource};
-use crate::store::StoredProvider;
+use crate::store::{Slot, StoredProvider};
 use openidconnect::core::CoreJsonWebKeySet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,13 @@ pub const TEST: &str = "test:";
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Where a test login's window lands: the page showing what came back.
 pub const TEST_RESULT_PATH: &str = "/admin/identity/test";
+
+/// How often a server looks for a provider another server switched on or off.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(5);
+
+/// The version of the stored active provider last put in force (`revision`, `updated`), or
+/// `None` when none was stored.
+pub type Seen = Option<(i64, i64)>;
 
 /// The draft being tried: its revision and a relying party made from it.
 #[derive(Debug)]
@@ -175,6 +182,36 @@ impl Login {
             return;
         }
         self.oidc.store(settings.map(|s| self.relying_party(s)));
+    }
+
+    /// Puts the stored active provider in force when it differs from `seen` (never over a
+    /// provider the configuration sets): at start, then every [`FOLLOW_EVERY`], so a switch
+    /// made through another server reaches this one. A stored secret that does not open
+    /// leaves the provider as it was, with an error logged once.
+    pub async fn follow_stored(&self, seen: &mut Seen) {
+        if self.fixed {
+            return;
+        }
+        let row = match self.store.find_provider(Slot::Active).await {
+            Ok(row) => row,
+            Err(e) => {
+                tracing::warn!(error = e.detail(), "reading the connected provider failed");
+                return;
+            }
+        };
+        let version = row.as_ref().map(|r| (r.revision, r.updated));
+        if version == *seen {
+            return;
+        }
+        *seen = version;
+        match row.map(|r| settings(&r, &self.secrets)) {
+            None => self.switch(None),
+            Some(Ok(s)) => self.switch(Some(&s)),
+            Some(Err(e)) => tracing::error!(
+                error = format!("{e:#}"),
+                "the provider connected from the browser cannot be used; the one in force stays"
+            ),
+        }
     }
 
     /// Makes `settings` (draft `revision`) the one test logins go through.
