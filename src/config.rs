@@ -390,7 +390,8 @@ mod builds;
 pub use builds::{GitHubAppSettings, Retention, StatusSettings};
 mod identity;
 pub use identity::{
-    AuditSinks, GitHubSettings, IdentityConfig, OidcSettings, RoleGrant, SecretSource,
+    AuditSinks, GitHubSettings, IdentityConfig, OidcSettings, ProviderOrigin, RoleGrant,
+    SecretSource,
 };
 
 #[cfg(test)]

@@ -85,6 +85,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
                 .to_vec(),
         ),
         groups_claim: "groups".into(),
+        origin: crate::config::ProviderOrigin::Embedded,
     };
     let hash = config
         .admin_token
@@ -194,6 +195,9 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         clock.clone(),
         Some(&local),
     )?;
+    let mut seen = None;
+    login.follow_stored(&mut seen).await;
+    follow_stored_provider(login.clone(), seen, shutdown.clone());
     let sessions =
         crate::auth::session::Sessions::new(&config, store.clone(), login.clone(), clock.clone());
     let revalidation = login
@@ -383,4 +387,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         shutdown.cancel();
     });
     running.done.await.context("the server task failed")?
+}
+
+/// Follows the provider connected from the browser: switched on or off through another server,
+/// it reaches this one within `FOLLOW_EVERY`.
+fn follow_stored_provider(
+    login: Arc<crate::auth::login::Login>,
+    mut seen: crate::auth::login::connected::Seen,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(crate::auth::login::connected::FOLLOW_EVERY) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            login.follow_stored(&mut seen).await;
+        }
+    });
 }

@@ -49,6 +49,30 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+/// Where the OpenID provider in force was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderOrigin {
+    /// `oidc_*` keys in `hangar.toml`.
+    File,
+    /// `HANGAR_OIDC_*` variables.
+    Environment,
+    /// Connected from the browser (`/admin/identity`), stored in the database.
+    Database,
+    /// Hangar's own provider (`{server_url}/oidc`).
+    Embedded,
+}
+
+impl ProviderOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderOrigin::File => "config file",
+            ProviderOrigin::Environment => "environment",
+            ProviderOrigin::Database => "database",
+            ProviderOrigin::Embedded => "embedded",
+        }
+    }
+}
+
 /// An external OpenID Connect provider.
 #[derive(Debug, Clone)]
 pub struct OidcSettings {
@@ -60,6 +84,8 @@ pub struct OidcSettings {
     pub scopes: Option<Vec<String>>,
     /// Claim holding the groups; a dotted path for nested claims.
     pub groups_claim: String,
+    /// Where these settings come from.
+    pub origin: ProviderOrigin,
 }
 
 /// GitHub (or GitHub Enterprise) OAuth.
@@ -181,6 +207,11 @@ impl IdentityConfig {
                 }
             };
 
+        let origin = if var("oidc_issuer").is_some_and(|v| !v.is_empty()) {
+            ProviderOrigin::Environment
+        } else {
+            ProviderOrigin::File
+        };
         let issuer = string("oidc_issuer", file.oidc_issuer);
         let client_id = string("oidc_client_id", file.oidc_client_id);
         let secret = var("oidc_client_secret")
@@ -216,6 +247,7 @@ impl IdentityConfig {
                         .filter(|s| !s.is_empty()),
                     groups_claim: string("oidc_groups_claim", file.oidc_groups_claim)
                         .unwrap_or_else(|| "groups".into()),
+                    origin,
                 })
             }
             (Some(_), None) => {

@@ -229,6 +229,15 @@ pub enum AuditAction {
     CronDeleted,
     /// A cron job's due run did not start (its owner lost the right, its branch is gone...).
     CronSkipped,
+    // The login provider connected from the browser (`/admin/identity`).
+    /// A draft provider was saved (never with its client secret).
+    ProviderDraftSaved,
+    /// A test login through the draft succeeded; the detail holds the subject and roles.
+    ProviderTested,
+    /// The tested draft became the provider logins use.
+    ProviderEnabled,
+    /// The connected provider was switched off: logins go to the embedded provider again.
+    ProviderDisabled,
 }
 
 /// Why a sign-in at the embedded provider was refused. The person is told only "wrong user or
@@ -327,6 +336,10 @@ impl AuditAction {
             AuditAction::CronUpdated => "cron.updated",
             AuditAction::CronDeleted => "cron.deleted",
             AuditAction::CronSkipped => "cron.skipped",
+            AuditAction::ProviderDraftSaved => "identity.provider_draft_saved",
+            AuditAction::ProviderTested => "identity.provider_tested",
+            AuditAction::ProviderEnabled => "identity.provider_enabled",
+            AuditAction::ProviderDisabled => "identity.provider_disabled",
         }
     }
 }

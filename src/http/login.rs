@@ -79,7 +79,7 @@ fn failure_page(f: &Failure, headers: &HeaderMap) -> Response {
 
 /// The transaction cookie: per login, 10 minutes, sent back on the provider's top-level
 /// redirect (`SameSite=Lax`), never to scripts.
-fn transaction_cookie(app: &State, name: &str, value: &str, max_age: i64) -> String {
+pub(crate) fn transaction_cookie(app: &State, name: &str, value: &str, max_age: i64) -> String {
     let secure = if app.login.secure() { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
@@ -144,6 +144,17 @@ pub async fn callback(
     };
     let cookie = |name: &str| session::cookie(&headers, name);
     let mut response = match app.login.finish(&cb, &cookie, &spent).await {
+        Ok(finished) if finished.test.is_some() => {
+            let mut r = match super::api::identity::tested(&app, &finished, &headers).await {
+                Ok(to) => redirect(&to),
+                Err(e) => Page::from_error(&e, &headers).into_response(),
+            };
+            add_cookie(
+                &mut r,
+                &transaction_cookie(&app, &finished.cookie_name, "", 0),
+            );
+            r
+        }
         Ok(finished) if !break_glass_allowed(&app, &finished) => {
             let f = crate::auth::login::Failure::new(
                 crate::auth::login::Reason::NotAllowed,
@@ -161,6 +172,15 @@ pub async fn callback(
         }
         Ok(finished) => match app.sessions.start(&finished, &headers, "").await {
             Ok(s) => {
+                if matches!(
+                    finished.account.provider.as_str(),
+                    "oidc" | crate::auth::login::LOCAL
+                ) {
+                    let now = app.clock.now_ms();
+                    app.login
+                        .note_granted(&finished.account.iss, &finished.grant, now)
+                        .await;
+                }
                 let mut r = redirect(&finished.return_to);
                 add_cookie(&mut r, &s.set_cookie);
                 add_cookie(

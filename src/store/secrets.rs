@@ -127,6 +127,7 @@ const SEALED: &[(&str, &str, &str)] = &[
     ("sessions", "id", "id_token_hint"),
     ("login_transactions", "state_hash", "pkce_verifier"),
     ("repo_forges", "repo_id", "token"),
+    ("identity_providers", "slot", "client_secret"),
 ];
 
 impl Store {

@@ -3,7 +3,10 @@
 // as JSON (data-body="json": checkboxes as booleans, numbers as numbers, data-scale multiplies,
 // data-list splits on spaces, data-json parses the value, so a hidden "true" is a boolean) or,
 // named in data-query, in the query string. data-then says what follows: "reload", "build"
-// (open the build in the answer) or "token" (show it once).
+// (open the build in the answer), "token" (show it once) or "window" (open the answer's location
+// in a new window, opened at the click so no blocker stops it).
+// An element with data-health="/api/..." shows the checks that URL answers; a page whose <main>
+// has data-opener="reload" reloads the page that opened its window.
 'use strict';
 (function () {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -42,6 +45,8 @@
 
   async function send(form) {
     if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    const popup = form.dataset.then === 'window'
+      ? window.open('about:blank', 'hangar-window', 'popup,width=760,height=820') : null;
     let url = form.dataset.api;
     const init = {
       method: form.dataset.method || 'POST',
@@ -65,6 +70,7 @@
       let json = null;
       try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
       if (!res.ok) {
+        popup?.close();
         showError(form, (json && json.message) || `${res.status} ${res.statusText}`);
         return;
       }
@@ -78,14 +84,45 @@
         shown.hidden = false;
         form.reset();
         document.getElementById('token-value').focus();
+      } else if (then === 'window' && json && json.location) {
+        if (popup) popup.location.assign(json.location);
+        else window.location.assign(json.location);
       } else {
         window.location.reload();
       }
     } catch (e) {
+      popup?.close();
       showError(form, `The server could not be reached: ${e.message}`);
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
     }
+  }
+
+  async function health(box) {
+    const show = (name, check) => {
+      const badge = box.querySelector(`[data-check="${name}"]`);
+      const detail = box.querySelector(`[data-detail="${name}"]`);
+      badge.textContent = check.ok ? 'OK' : 'failed';
+      badge.className = `st ${check.ok ? 'st-success' : 'st-failure'}`;
+      detail.textContent = check.detail;
+    };
+    try {
+      const res = await fetch(box.dataset.health, {
+        headers: { Accept: 'application/json' }, credentials: 'same-origin',
+      });
+      const json = await res.json();
+      if (!res.ok) throw new Error(json.message || res.statusText);
+      show('discovery', json.discovery);
+      show('jwks', json.jwks);
+    } catch (e) {
+      show('discovery', { ok: false, detail: `the check could not run: ${e.message}` });
+      show('jwks', { ok: false, detail: 'not checked' });
+    }
+  }
+
+  document.querySelectorAll('[data-health]').forEach(health);
+  if (document.querySelector('main[data-opener="reload"]') && window.opener) {
+    try { window.opener.location.reload(); } catch (_) { /* another origin: nothing to do */ }
   }
 
   document.addEventListener('submit', (event) => {

@@ -16,6 +16,7 @@ mod crash;
 mod cron;
 mod cron_cli;
 mod device;
+mod identity_room;
 mod issuer;
 mod login;
 mod netrc;

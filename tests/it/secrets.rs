@@ -308,7 +308,7 @@ steps:
 
 /// Runs `hangar` with the server's data folder and database.
 #[allow(clippy::disallowed_methods)] // the story runs the `hangar` binary itself
-fn hangar_on(data: &std::path::Path, url: &str, args: &[&str]) -> std::process::Output {
+pub fn hangar_on(data: &std::path::Path, url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
         .args(args)
         .env("HANGAR_DATA_DIR", data)

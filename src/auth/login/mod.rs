@@ -8,6 +8,7 @@
 //!
 //! What does not live here: sessions (`auth::session`), HTTP (`http::login`).
 
+pub mod connected;
 pub mod discovery;
 pub mod failure;
 pub mod github;
@@ -25,7 +26,7 @@ use crate::auth::keys::SecretBox;
 use crate::auth::token;
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::store::{LoginTransaction, ProviderAccount, Store};
+use crate::store::{ProviderAccount, Store};
 use openidconnect::RedirectUrl;
 use outbound::{Outbound, Spent};
 use std::sync::Arc;
@@ -45,6 +46,12 @@ pub struct Grant {
     pub auth_time: i64,
     /// The ID token's expiry when no refresh token came (the session ends then); else 0.
     pub provider_expires: i64,
+    /// The scopes granted: as the token response lists them, else (`scopes_listed` false)
+    /// the ones asked.
+    pub scopes: Vec<String>,
+    pub scopes_listed: bool,
+    /// Every claim of the ID token and userinfo (shown by a test login, never stored).
+    pub claims: serde_json::Value,
 }
 
 impl std::fmt::Debug for Grant {
@@ -110,6 +117,8 @@ pub struct Finished {
     pub return_to: String,
     /// The transaction cookie to delete.
     pub cookie_name: String,
+    /// A test login of the draft provider's revision: no session comes of it.
+    pub test: Option<i64>,
 }
 
 /// The configured providers and the login transactions.
@@ -120,12 +129,23 @@ pub struct Login {
     http: Outbound,
     secure: bool,
     server_url: String,
-    pub oidc: Option<oidc::Oidc>,
+    /// The external OpenID provider in force: from the configuration, or connected from the
+    /// browser and switched at run time (`connected.rs`).
+    oidc: arc_swap::ArcSwapOption<oidc::Oidc>,
+    /// The provider connected from the browser while it is being tried, with its revision.
+    draft: arc_swap::ArcSwapOption<connected::Draft>,
+    /// Whether the configuration sets the provider (then it cannot be changed from a page).
+    fixed: bool,
+    redirect: RedirectUrl,
+    /// The claim first logins are matched by to users provisioned over SCIM.
+    match_claim: String,
+    /// The scopes last recorded as granted, per issuer (a login writes only a change).
+    granted: std::sync::Mutex<std::collections::HashMap<String, (Vec<String>, bool)>>,
     pub github: Option<github::GitHub>,
     /// Hangar's own provider (`{server_url}/oidc`), through the very same relying-party code:
     /// the way in when no external provider is configured, and otherwise a break-glass path
     /// for local administrators (`/login?local=1`).
-    pub local: Option<oidc::Oidc>,
+    pub local: Option<Arc<oidc::Oidc>>,
 }
 
 /// The provider name of the embedded provider's logins and sessions.
@@ -142,17 +162,24 @@ impl Login {
         let redirect = RedirectUrl::new(format!("{}/auth/callback", config.server_url))?;
         let claim = config.identity.scim_match_claim.as_str();
         Ok(Arc::new(Login {
-            local: local.map(|s| oidc::Oidc::new(s, redirect.clone(), claim)),
-            oidc: config
-                .identity
-                .oidc
-                .as_ref()
-                .map(|s| oidc::Oidc::new(s, redirect.clone(), claim)),
+            local: local.map(|s| Arc::new(oidc::Oidc::new(s, redirect.clone(), claim))),
+            oidc: arc_swap::ArcSwapOption::new(
+                config
+                    .identity
+                    .oidc
+                    .as_ref()
+                    .map(|s| Arc::new(oidc::Oidc::new(s, redirect.clone(), claim))),
+            ),
+            draft: arc_swap::ArcSwapOption::empty(),
+            fixed: config.identity.oidc.is_some() || config.identity.github.is_some(),
+            granted: Default::default(),
+            match_claim: claim.to_string(),
             github: config
                 .identity
                 .github
                 .as_ref()
                 .map(|s| github::GitHub::new(s, redirect.clone(), claim)),
+            redirect,
             http: Outbound::new()?,
             secure: config.server_url.starts_with("https://"),
             server_url: config.server_url.clone(),
@@ -164,7 +191,12 @@ impl Login {
 
     /// Whether any external provider is configured.
     pub fn enabled(&self) -> bool {
-        self.oidc.is_some() || self.github.is_some()
+        self.external().is_some() || self.github.is_some()
+    }
+
+    /// The external OpenID provider in force, if any.
+    pub fn external(&self) -> Option<Arc<oidc::Oidc>> {
+        self.oidc.load_full()
     }
 
     /// Whether anyone can log in at all (an external provider, or the embedded one).
@@ -174,7 +206,7 @@ impl Login {
 
     /// Reads client secrets again (SIGHUP).
     pub fn reload_secrets(&self) {
-        if let Some(o) = &self.oidc {
+        if let Some(o) = self.external() {
             o.reload_secret();
         }
     }
@@ -213,72 +245,38 @@ impl Login {
         spent: &Spent,
         now: i64,
     ) -> Result<Begun, Failure> {
-        let (name, location, state, nonce, verifier, issuer) =
-            match (provider, &self.oidc, &self.github) {
-                (Some(LOCAL), _, _) | (None, None, None) if self.local.is_some() => {
-                    let Some(o) = &self.local else {
-                        return Err(Failure::new(Reason::UnknownProvider, "no local provider"));
-                    };
-                    let d = o.discover(&self.http, spent, now).await?;
-                    let a = o.authorize(&d)?;
-                    (
-                        LOCAL,
-                        a.url,
-                        a.state,
-                        a.nonce,
-                        a.pkce_verifier,
-                        o.settings.issuer.clone(),
-                    )
-                }
-                (None | Some("oidc"), Some(o), _) => {
-                    let d = o.discover(&self.http, spent, now).await?;
-                    let a = o.authorize(&d)?;
-                    (
-                        "oidc",
-                        a.url,
-                        a.state,
-                        a.nonce,
-                        a.pkce_verifier,
-                        o.settings.issuer.clone(),
-                    )
-                }
-                (None | Some("github"), None, Some(g)) | (Some("github"), _, Some(g)) => {
-                    let (url, state, verifier) = g.authorize()?;
-                    (
-                        "github",
-                        url,
-                        state,
-                        String::new(),
-                        verifier,
-                        g.issuer().to_string(),
-                    )
-                }
-                _ => {
-                    return Err(Failure::new(
-                        Reason::UnknownProvider,
-                        "no such login provider is configured",
-                    ));
-                }
-            };
-        let transaction = LoginTransaction {
-            state_hash: token::hash(&state),
-            provider: name.into(),
-            issuer,
-            nonce,
-            pkce_verifier: self.secrets.seal(verifier.as_bytes()),
-            return_to: return_to::safe(return_to),
-            created: now,
-            expires: now + TRANSACTION_MS,
+        let external = self.external();
+        let (name, issuer, authorize) = match (provider, &external, &self.github) {
+            (Some(LOCAL), _, _) | (None, None, None) if self.local.is_some() => {
+                let Some(o) = &self.local else {
+                    return Err(Failure::new(Reason::UnknownProvider, "no local provider"));
+                };
+                let d = o.discover(&self.http, spent, now).await?;
+                (LOCAL, o.settings.issuer.clone(), o.authorize(&d)?)
+            }
+            (None | Some("oidc"), Some(o), _) => {
+                let d = o.discover(&self.http, spent, now).await?;
+                ("oidc", o.settings.issuer.clone(), o.authorize(&d)?)
+            }
+            (None | Some("github"), None, Some(g)) | (Some("github"), _, Some(g)) => {
+                let (url, state, pkce_verifier) = g.authorize()?;
+                let a = oidc::Authorize {
+                    url,
+                    state,
+                    nonce: String::new(),
+                    pkce_verifier,
+                };
+                ("github", g.issuer().to_string(), a)
+            }
+            _ => {
+                return Err(Failure::new(
+                    Reason::UnknownProvider,
+                    "no such login provider is configured",
+                ));
+            }
         };
-        self.store
-            .create_login_transaction(&transaction, now)
+        self.remember(name.into(), issuer, authorize, return_to, now)
             .await
-            .map_err(|e| Failure::new(Reason::Unavailable, e.detail()))?;
-        Ok(Begun {
-            location,
-            cookie_name: self.cookie_name(&state),
-            cookie_value: state,
-        })
     }
 
     /// Finishes a login from the provider's callback. `cookie` reads a cookie of the request.
@@ -350,11 +348,13 @@ impl Login {
                     "the login's verifier cannot be opened",
                 )
             })?;
+        let test = connected::test_revision(&t.provider);
         let done = |(account, grant)| Finished {
             account,
             grant,
             return_to: t.return_to.clone(),
             cookie_name: cookie_name.clone(),
+            test,
         };
         if let Some(iss) = &callback.iss
             && *iss != t.issuer
@@ -364,13 +364,19 @@ impl Login {
                 "the response comes from another issuer than the login went to",
             ));
         }
-        let openid = match t.provider.as_str() {
-            "oidc" => self.oidc.as_ref(),
-            LOCAL => self.local.as_ref(),
+        let openid = match (t.provider.as_str(), test) {
+            ("oidc", _) => self.external(),
+            (LOCAL, _) => self.local.clone(),
+            (_, Some(revision)) => self.draft_oidc(revision),
             _ => None,
         };
-        match (t.provider.as_str(), openid, &self.github) {
-            ("oidc" | LOCAL, Some(o), _) if o.settings.issuer == t.issuer => {
+        let kind = if test.is_some() {
+            "test"
+        } else {
+            t.provider.as_str()
+        };
+        match (kind, openid, &self.github) {
+            ("oidc" | LOCAL | "test", Some(o), _) if o.settings.issuer == t.issuer => {
                 let d = o
                     .discover(&self.http, spent, now)
                     .await
@@ -443,7 +449,7 @@ impl Login {
         else {
             return Refresh::Revoked("the session holds no usable provider token".into());
         };
-        match (provider, &self.oidc, &self.github) {
+        match (provider, &self.external(), &self.github) {
             (LOCAL, _, _) if self.local.is_some() => match &self.local {
                 Some(o) => o.refresh(&token, sub, &self.http, spent, now).await,
                 None => Refresh::Revoked("no local provider".into()),
@@ -460,8 +466,8 @@ impl Login {
             .and_then(|s| self.secrets.open(s))
             .and_then(|t| String::from_utf8(t).ok());
         let openid = match provider {
-            "oidc" => self.oidc.as_ref(),
-            LOCAL => self.local.as_ref(),
+            "oidc" => self.external(),
+            LOCAL => self.local.clone(),
             _ => None,
         };
         openid.and_then(|o| o.logout_url(hint.as_deref(), &format!("{}/", self.server_url)))

@@ -228,7 +228,14 @@ impl Oidc {
             scim_match: scim_match(&claims, &self.match_claim, &token.sub),
         };
         let refresh_token = response.refresh_token().map(|t| t.secret().clone());
+        let (scopes, scopes_listed) = match response.scopes() {
+            Some(granted) => (granted.iter().map(|s| s.to_string()).collect(), true),
+            None => (d.scopes.clone(), false),
+        };
         let grant = Grant {
+            scopes,
+            scopes_listed,
+            claims,
             provider_expires: if refresh_token.is_none() {
                 token.expires
             } else {

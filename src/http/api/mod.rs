@@ -5,6 +5,7 @@ pub mod audit;
 pub mod builds;
 pub mod crons;
 pub mod forge;
+pub mod identity;
 pub mod logs;
 pub mod netrc;
 pub mod repos;
@@ -21,6 +22,15 @@ use axum::routing::{delete, get, post};
 pub fn router() -> Router<State> {
     Router::new()
         .route("/audit", get(audit::list))
+        .route(
+            "/admin/identity",
+            get(identity::show)
+                .put(identity::save)
+                .delete(identity::disable),
+        )
+        .route("/admin/identity/test", post(identity::test))
+        .route("/admin/identity/enable", post(identity::enable))
+        .route("/admin/identity/health", get(identity::health))
         .route(
             "/badges/{owner}/{name}/status.svg",
             get(crate::http::web::badge),

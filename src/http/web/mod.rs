@@ -1,5 +1,6 @@
 //! The web interface: server-rendered pages at Drone's UI paths (`/`, `/{owner}/{name}`,
-//! `/{owner}/{name}/{number}`, `/{owner}/{name}/settings`), `/account/tokens` and `/admin`, with
+//! `/{owner}/{name}/{number}`, `/{owner}/{name}/settings`), `/account/tokens` and `/admin` (with
+//! `/admin/identity`, the identity control room), with
 //! templates compiled in (askama, `templates/web/`) and one style sheet and two small scripts
 //! (`static/web/`) served from the binary.
 //!
@@ -19,6 +20,7 @@ mod badge;
 mod build;
 mod builds;
 mod explorer;
+mod identity;
 mod repos;
 mod settings;
 mod sprawl;
@@ -56,6 +58,8 @@ pub fn router() -> Router<State> {
         .route("/admin/policy", get(explorer::index))
         .route("/admin/access", get(access::index))
         .route("/admin/audit", get(audit::index))
+        .route("/admin/identity", get(identity::index))
+        .route("/admin/identity/test", get(identity::test_result))
         .route("/assets/{file}", get(assets::serve))
         .merge(
             Router::new()

@@ -26,6 +26,7 @@ async fn server(external: bool) -> TestApp {
                 client_secret: SecretSource::Value(Secret::new("unused")),
                 scopes: None,
                 groups_claim: "groups".into(),
+                origin: hangar::config::ProviderOrigin::File,
             });
         }
     })

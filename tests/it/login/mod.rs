@@ -77,6 +77,7 @@ pub fn oidc(config: &mut Config, issuer: &str) {
         client_secret: SecretSource::Value(Secret::new(CLIENT_SECRET)),
         scopes: None,
         groups_claim: "groups".into(),
+        origin: hangar::config::ProviderOrigin::File,
     });
 }
 

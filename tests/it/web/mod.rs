@@ -9,6 +9,7 @@
 #![allow(clippy::disallowed_methods)] // the harness starts Node itself
 
 mod admin_pages;
+mod identity;
 mod pages;
 
 use crate::login::idp::Idp;
@@ -154,22 +155,9 @@ impl WebApp {
     /// Runs the browser story `name` (`tests/web/NAME.mjs`) with `extra` in its config;
     /// returns its figures.
     pub async fn story(&self, name: &str, extra: Value) -> Value {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/web");
-        assert!(
-            dir.join("node_modules/playwright-core").is_dir(),
-            "the browser tests are not installed: run `npm ci` in {} (Node 20+ and npm needed)",
-            dir.display()
-        );
-        let chromium =
-            std::env::var("HANGAR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        assert!(
-            std::path::Path::new(&chromium).exists(),
-            "Chromium is not installed at {chromium}: apt-get install -y chromium"
-        );
         let mut config = json!({
             "base": PUBLIC,
             "real": self.app.real,
-            "screenshots": PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"),
             "adminToken": ADMIN_TOKEN,
             "admin": "ada",
             "developer": "bob",
@@ -177,27 +165,46 @@ impl WebApp {
         if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
             c.extend(e.clone());
         }
-        let run = tokio::process::Command::new("node")
-            .arg(dir.join(format!("{name}.mjs")))
-            .arg(config.to_string())
-            .current_dir(&dir)
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(300), run)
-            .await
-            .unwrap_or_else(|_| panic!("the browser story {name} took over 5 minutes"))
-            .unwrap_or_else(|e| panic!("running the browser story needs `node` on PATH: {e}"));
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "the browser story {name} failed:\n{}\n{stdout}\nprovider: {}",
-            String::from_utf8_lossy(&out.stderr),
-            self.idp.log()
-        );
-        let last = stdout.lines().last().unwrap_or("");
-        let result: Value = serde_json::from_str(last).expect("the story prints its result");
-        result["figures"].clone()
+        story(name, config, &self.idp).await
     }
+}
+
+/// Runs the browser story `name` (`tests/web/NAME.mjs`) with `config` (plus where screenshots
+/// go); returns its figures. A failure shows the story's output and the provider's log.
+pub async fn story(name: &str, mut config: Value, idp: &Idp) -> Value {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/web");
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "the browser tests are not installed: run `npm ci` in {} (Node 20+ and npm needed)",
+        dir.display()
+    );
+    let chromium = std::env::var("HANGAR_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "Chromium is not installed at {chromium}: apt-get install -y chromium"
+    );
+    config["screenshots"] =
+        json!(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"));
+    let run = tokio::process::Command::new("node")
+        .arg(dir.join(format!("{name}.mjs")))
+        .arg(config.to_string())
+        .current_dir(&dir)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .unwrap_or_else(|_| panic!("the browser story {name} took over 5 minutes"))
+        .unwrap_or_else(|e| panic!("running the browser story needs `node` on PATH: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the browser story {name} failed:\n{}\n{stdout}\nprovider: {}",
+        String::from_utf8_lossy(&out.stderr),
+        idp.log()
+    );
+    let last = stdout.lines().last().unwrap_or("");
+    let result: Value = serde_json::from_str(last).expect("the story prints its result");
+    result["figures"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,8 @@ async fn a_page_sends_someone_not_signed_in_to_sign_in_and_back() {
         "/acme/api/settings",
         "/account/tokens",
         "/admin",
+        "/admin/identity",
+        "/admin/identity/test",
     ] {
         let resp = client()
             .get(format!("{}{path}", app.url))
