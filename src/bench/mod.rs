@@ -8,6 +8,7 @@ mod authz;
 mod cron;
 mod load;
 mod revoke;
+mod runner_lease;
 mod scenarios;
 mod scim;
 mod soak;
@@ -113,6 +114,12 @@ pub enum Bench {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Queued -> leased by an idle remote runner (`hangar runner`): p50 and p99; then the
+    /// idle runner's RSS.
+    RunnerLease {
+        #[arg(long, default_value_t = 200)]
+        builds: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -152,6 +159,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             ticks,
             database_url,
         } => cron::run(jobs, ticks, database_url.as_deref()).await?,
+        Bench::RunnerLease { builds } => runner_lease::run(builds).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -168,6 +176,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             workload::id_token(2000).await?;
             workload::masking(300).await?;
             cron::run(10_000, 3_000, None).await?;
+            runner_lease::run(200).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -18,6 +18,7 @@ mod build;
 mod builds;
 mod explorer;
 mod repos;
+mod runners;
 mod settings;
 mod sprawl;
 mod view;
@@ -52,6 +53,7 @@ pub fn router() -> Router<State> {
         .route("/admin", get(admin::index))
         .route("/admin/tokens", get(sprawl::index))
         .route("/admin/policy", get(explorer::index))
+        .route("/admin/runners", get(runners::index))
         .route("/assets/{file}", get(assets::serve))
         .merge(
             Router::new()
