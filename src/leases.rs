@@ -35,6 +35,9 @@ struct Held {
     /// When it was handed out (Unix milliseconds).
     leased_at: i64,
     assignment: Arc<Assignment>,
+    /// Whether a step may have started: one was handed its credentials (just before its
+    /// process starts) or reported. Such a stage is never re-queued.
+    stepped: bool,
     /// The steps the runner recorded, with their names.
     steps: HashMap<StepId, String>,
     /// Why and when the lease ended (it is kept a while to answer 409).
@@ -223,6 +226,7 @@ impl Scheduler {
                 runner: runner.id,
                 leased_at: self.clock.now_ms(),
                 assignment: Arc::new(assignment.clone()),
+                stepped: false,
                 steps: HashMap::new(),
                 ended: None,
                 stop: CancellationToken::new(),
@@ -285,6 +289,14 @@ impl Scheduler {
         }
     }
 
+    /// Notes that a step of the lease `key` may have started (see `Held::stepped`).
+    pub fn note_stepped(&self, key: LeaseKey) -> Result<()> {
+        if let Some(h) = self.remote.lock()?.held.get_mut(&key) {
+            h.stepped = true;
+        }
+        Ok(())
+    }
+
     /// Remembers the steps a remote runner recorded for its lease.
     pub fn note_steps(&self, key: LeaseKey, steps: &[Step]) -> Result<()> {
         if let Some(h) = self.remote.lock()?.held.get_mut(&key) {
@@ -337,12 +349,16 @@ impl Scheduler {
 
     /// Ends a remote lease without its runner (lost or revoked) and moves the build on.
     async fn end_remote(&self, key: LeaseKey, end: &LeaseEnd) -> Result<()> {
-        let assignment = match self.remote.lock()?.held.get(&key) {
-            Some(h) if h.ended.is_none() => h.assignment.clone(),
+        let (assignment, stepped) = match self.remote.lock()?.held.get(&key) {
+            Some(h) if h.ended.is_none() => (h.assignment.clone(), h.stepped),
             _ => return Ok(()),
         };
+        let end = LeaseEnd {
+            why: end.why.clone(),
+            requeue: end.requeue && !stepped,
+        };
         let now = self.clock.now_ms();
-        let outcome = self.store.end_lease(key.0, key.1, end, now).await?;
+        let outcome = self.store.end_lease(key.0, key.1, &end, now).await?;
         self.end_held(key, &end.why);
         match outcome {
             LeaseEnded::Gone => {}

@@ -286,7 +286,7 @@ async fn a_runner_with_a_wrong_or_revoked_token_gets_401_and_its_token_is_no_api
     let audit = app.get("/api/audit?action=runner.revoked").await;
     assert!(audit.to_string().contains("runner:short-lived"), "{audit}");
     // A runner process with a revoked token stops at once, saying why.
-    let out = Command::new(env!("CARGO_BIN_EXE_hangar"))
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
         .arg("runner")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -294,10 +294,12 @@ async fn a_runner_with_a_wrong_or_revoked_token_gets_401_and_its_token_is_no_api
         .env("HANGAR_RUNNER_TOKEN", &token)
         .env("HANGAR_DATA_DIR", app.data.path())
         .output()
+        .await
         .expect("the runner runs");
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("refused this runner"), "{said}");
+    assert!(said.contains("revoked"), "{said}");
     assert!(!said.contains(&token), "{said}");
 }
 
