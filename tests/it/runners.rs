@@ -548,3 +548,48 @@ async fn a_runner_cannot_reach_the_credentials_or_logs_of_a_stage_it_did_not_lea
     assert_eq!(status, 200);
     assert_eq!(grant["secrets"][0][1], "not-for-prying-eyes");
 }
+
+/// `hangar runner ARGS` as an administrator of `app`; returns stdout, or panics with stderr.
+async fn runner_command(app: &TestApp, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .arg("runner")
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HANGAR_SERVER", &app.url)
+        .env("HANGAR_TOKEN", crate::support::ADMIN_TOKEN)
+        .output()
+        .await
+        .expect("hangar runner runs");
+    assert!(
+        out.status.success(),
+        "hangar runner {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn an_administrator_registers_lists_and_revokes_runners_from_the_command_line() {
+    let app = server(TestDatabase::sqlite(), Duration::from_secs(60)).await;
+    let token = runner_command(&app, &["register", "eu-1", "--labels", "zone=eu"]).await;
+    let token = token.trim();
+    assert!(hangar::auth::token::is_runner_token(token), "{token}");
+    let (status, answer) = as_runner(&app, token, Method::POST, "/heartbeat", Some(beat())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["name"], "eu-1");
+
+    let listed = runner_command(&app, &["ls"]).await;
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("eu-1"))
+        .expect("eu-1 is listed");
+    assert!(row.contains("zone=eu") && row.contains("s ago"), "{listed}");
+    let listed = app.get("/api/runners").await;
+    assert!(!listed.to_string().contains(token), "{listed}");
+
+    runner_command(&app, &["rm", "eu-1"]).await;
+    let (status, _) = as_runner(&app, token, Method::POST, "/heartbeat", Some(beat())).await;
+    assert_eq!(status, 401);
+    assert_eq!(app.get("/api/runners").await, json!([]));
+}

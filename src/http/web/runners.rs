@@ -69,7 +69,11 @@ pub async fn index(AppState(app): AppState<State>, viewer: Viewer) -> Result<Res
             } else {
                 format!("{}/{}", r.os, r.arch)
             },
-            capacity: r.capacity.to_string(),
+            capacity: if r.last_seen > 0 {
+                r.capacity.to_string()
+            } else {
+                "-".into()
+            },
             last_seen: if r.last_seen > 0 {
                 view::ago(now, r.last_seen)
             } else {
