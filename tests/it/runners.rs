@@ -593,3 +593,43 @@ async fn an_administrator_registers_lists_and_revokes_runners_from_the_command_l
     assert_eq!(status, 401);
     assert_eq!(app.get("/api/runners").await, json!([]));
 }
+
+#[tokio::test]
+async fn a_runner_limited_to_repositories_leases_only_their_stages() {
+    let app = server(TestDatabase::sqlite(), Duration::from_secs(60)).await;
+    let git = GitRepo::with_pipeline(
+        "kind: pipeline\ntype: exec\nname: default\nclone: {disable: true}\nsteps:\n- name: run\n  commands: [true]\n",
+    );
+    app.activate("acme/api", &git).await;
+    app.start_build("acme/api", "main").await;
+    app.wait_until("acme/api", 1, |b| b["stages"][0]["status"] == "pending")
+        .await;
+    let store = crate::support::people::store(&app).await;
+    let filter = hangar::store::ClaimFilter {
+        types: vec!["exec".into()],
+        os: hangar::runner::platform_os().into(),
+        arch: hangar::runner::platform_arch().into(),
+        labels: Default::default(),
+        machine: "scoped".into(),
+    };
+    let elsewhere = hangar::store::LeaseScope {
+        runner: hangar::domain::RunnerId(7),
+        repos: vec!["acme/other".into()],
+    };
+    let none = store
+        .claim_stage_for(&filter, &elsewhere, 1)
+        .await
+        .expect("a claim");
+    assert!(none.is_none(), "{none:?}");
+    let here = hangar::store::LeaseScope {
+        runner: hangar::domain::RunnerId(7),
+        repos: vec!["acme/other".into(), "acme/api".into()],
+    };
+    let (stage, _, lease) = store
+        .claim_stage_for(&filter, &here, 2)
+        .await
+        .expect("a claim")
+        .expect("the stage of acme/api");
+    assert_eq!((stage.machine.as_str(), lease), ("scoped", 1));
+    store.close().await;
+}
