@@ -35,9 +35,9 @@ struct Held {
     /// When it was handed out (Unix milliseconds).
     leased_at: i64,
     assignment: Arc<Assignment>,
-    /// Whether a step may have started: one was handed its credentials (just before its
-    /// process starts) or reported. Such a stage is never re-queued.
-    stepped: bool,
+    /// The steps that may have started: handed their credentials (just before their process
+    /// starts) or reported. A stage with any is never re-queued; they end `error` with it.
+    stepped: Vec<StepId>,
     /// The steps the runner recorded, with their names.
     steps: HashMap<StepId, String>,
     /// Why and when the lease ended (it is kept a while to answer 409).
@@ -182,6 +182,7 @@ impl Scheduler {
         let end = LeaseEnd {
             why: "runner lost".into(),
             requeue: true,
+            started: Vec::new(),
         };
         for key in unknown {
             self.end_remote(key, &end).await?;
@@ -226,7 +227,7 @@ impl Scheduler {
                 runner: runner.id,
                 leased_at: self.clock.now_ms(),
                 assignment: Arc::new(assignment.clone()),
-                stepped: false,
+                stepped: Vec::new(),
                 steps: HashMap::new(),
                 ended: None,
                 stop: CancellationToken::new(),
@@ -289,10 +290,12 @@ impl Scheduler {
         }
     }
 
-    /// Notes that a step of the lease `key` may have started (see `Held::stepped`).
-    pub fn note_stepped(&self, key: LeaseKey) -> Result<()> {
-        if let Some(h) = self.remote.lock()?.held.get_mut(&key) {
-            h.stepped = true;
+    /// Notes that `step` of the lease `key` may have started (see `Held::stepped`).
+    pub fn note_stepped(&self, key: LeaseKey, step: StepId) -> Result<()> {
+        if let Some(h) = self.remote.lock()?.held.get_mut(&key)
+            && !h.stepped.contains(&step)
+        {
+            h.stepped.push(step);
         }
         Ok(())
     }
@@ -350,12 +353,13 @@ impl Scheduler {
     /// Ends a remote lease without its runner (lost or revoked) and moves the build on.
     async fn end_remote(&self, key: LeaseKey, end: &LeaseEnd) -> Result<()> {
         let (assignment, stepped) = match self.remote.lock()?.held.get(&key) {
-            Some(h) if h.ended.is_none() => (h.assignment.clone(), h.stepped),
+            Some(h) if h.ended.is_none() => (h.assignment.clone(), h.stepped.clone()),
             _ => return Ok(()),
         };
         let end = LeaseEnd {
             why: end.why.clone(),
-            requeue: end.requeue && !stepped,
+            requeue: end.requeue && stepped.is_empty(),
+            started: stepped,
         };
         let now = self.clock.now_ms();
         let outcome = self.store.end_lease(key.0, key.1, &end, now).await?;
@@ -397,6 +401,7 @@ impl Scheduler {
         let end = LeaseEnd {
             why: "runner lost".into(),
             requeue: true,
+            started: Vec::new(),
         };
         for key in &lost {
             self.end_remote(*key, &end).await?;
@@ -427,6 +432,7 @@ impl Scheduler {
         let end = LeaseEnd {
             why: "runner revoked".into(),
             requeue: false,
+            started: Vec::new(),
         };
         for key in keys {
             self.end_remote(key, &end).await?;

@@ -4,8 +4,8 @@
 
 use super::rows::{STAGE_COLUMNS, StageRow};
 use super::stages::{Finished, build_number, close_steps, lock_build_of_stage, progress, slug_of};
-use super::{Store, audit, db};
-use crate::domain::{Actor, AuditAction, AuditEvent, Runner, RunnerId, StageId, Status};
+use super::{Store, audit, db, list};
+use crate::domain::{Actor, AuditAction, AuditEvent, Runner, RunnerId, StageId, Status, StepId};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -70,6 +70,8 @@ pub struct LeaseEnd {
     pub why: String,
     /// Put the stage back in the queue (once) when none of its steps had started.
     pub requeue: bool,
+    /// Steps that may have started though the runner never said so: they end `error` too.
+    pub started: Vec<StepId>,
 }
 
 /// What ending a lease did.
@@ -280,6 +282,24 @@ impl Store {
             .await
             .map_err(db)?);
         let stage = row.into_stage()?;
+        if !end.started.is_empty() {
+            // Counted as running, so that `close_steps` ends them `error` with the reason.
+            let sql = format!(
+                "UPDATE steps SET status = 'running', version = version + 1 \
+                 WHERE stage_id = $1 AND status = 'pending' AND id IN ({})",
+                list(end.started.len(), 2)
+            );
+            on!(&mut tx, t => {
+                let q = sqlx::query(&sql).bind(stage.id.0);
+                end.started
+                    .iter()
+                    .fold(q, |q, id| q.bind(id.0))
+                    .execute(&mut **t)
+                    .await
+                    .map_err(db)?
+                    .rows_affected()
+            });
+        }
         close_steps(&mut tx, &[stage.id], Status::Error, &end.why, now).await?;
         let slug = slug_of(&mut tx, &stage).await?;
         let number = build_number(&mut tx, stage.build_id).await?;

@@ -129,7 +129,7 @@ async fn update_step(
     let key = (StageId(stage), lease);
     let a = app.scheduler.held_step(&runner, key, update.step)?;
     if update.status != crate::domain::Status::Skipped {
-        app.scheduler.note_stepped(key)?;
+        app.scheduler.note_stepped(key, update.step)?;
     }
     app.scheduler.update_step(&a, update).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -161,7 +161,7 @@ async fn credentials(
     let a = app.scheduler.held_step(&runner, key, ask.step)?;
     app.scheduler.check_step_name(key, ask.step, &ask.name)?;
     crate::leases::check_ask(&a, &ask)?;
-    app.scheduler.note_stepped(key)?;
+    app.scheduler.note_stepped(key, ask.step)?;
     let grant = app.scheduler.step_credentials(&a, ask).await?;
     Ok(axum::Json(Grant::from(&grant)))
 }
