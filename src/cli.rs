@@ -1,4 +1,4 @@
-//! The command line: `hangar server | migrate | lint | repo | build | cron | token | login |
+//! The command line: `hangar server | runner | migrate | lint | repo | build | cron | token | login |
 //! logout | secret | user | scim | policy | audit | bench`. Client commands (`repo`, `build`,
 //! `cron`, `token`, `audit tail|export`) call a running server's API with `HANGAR_TOKEN` or the login
 //! `hangar login` kept; `migrate`, `lint`, `secret`, `user`, `scim`, `policy` and
@@ -9,6 +9,9 @@ mod cron;
 mod forge;
 mod login;
 mod netrc;
+mod runner;
+
+pub use runner::RunnerArgs;
 mod scim;
 mod secret;
 mod token;
@@ -40,6 +43,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (API, webhooks, in-process runner).
     Server,
+    /// Run a remote runner (HANGAR_SERVER_URL, HANGAR_RUNNER_TOKEN, HANGAR_RUNNER_CAPACITY,
+    /// HANGAR_RUNNER_LABELS), or manage runners: register | ls | rm (calls the server as an
+    /// administrator: HANGAR_SERVER, HANGAR_TOKEN).
+    Runner(runner::RunnerArgs),
     /// Bring the database schema up to date and exit.
     Migrate,
     /// Check a .drone.yml; with --format json, print the resolved plan.
@@ -211,6 +218,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::server::run(loaded.config).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Runner(args) => runner::run(args, cli.config.as_deref()).await,
         Command::Migrate => {
             let config = Config::from_env(cli.config.as_deref())?.config;
             crate::store::Store::open(&config.database_url).await?;

@@ -52,8 +52,10 @@ pub struct Config {
     pub database_url: String,
     /// The bootstrap admin account's API token, if set.
     pub admin_token: Option<Secret>,
-    /// Stages the in-process runner runs at once.
+    /// Stages the in-process runner runs at once (0: none; only remote runners run stages).
     pub runner_capacity: usize,
+    /// How long a remote runner may stay silent before its leases end ("runner lost").
+    pub runner_timeout: Duration,
     /// Bytes of log kept per step; the rest is cut with a visible marker.
     pub log_limit: u64,
     /// Time between SIGTERM and SIGKILL when a step is cancelled or times out.
@@ -121,6 +123,7 @@ pub const KEYS: &[&str] = &[
     "database_url",
     "admin_token",
     "runner_capacity",
+    "runner_timeout",
     "log_limit",
     "cancel_grace",
     "sandbox",
@@ -134,6 +137,8 @@ const OTHER_VARIABLES: &[&str] = &[
     "HANGAR_SERVER",
     "HANGAR_TOKEN",
     "HANGAR_TEST_DATABASE_URL",
+    "HANGAR_RUNNER_TOKEN",
+    "HANGAR_RUNNER_LABELS",
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -144,6 +149,7 @@ struct FileConfig {
     database_url: Option<String>,
     admin_token: Option<Secret>,
     runner_capacity: Option<toml::Value>,
+    runner_timeout: Option<toml::Value>,
     log_limit: Option<toml::Value>,
     cancel_grace: Option<toml::Value>,
     sandbox: Option<String>,
@@ -273,10 +279,21 @@ impl Config {
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let runner_capacity = match value("runner_capacity", from_file.runner_capacity) {
-            Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                anyhow::anyhow!("runner_capacity (HANGAR_RUNNER_CAPACITY) = {v:?} must be a whole number of stages above 0")
+            Some(v) => v.trim().parse::<usize>().ok().ok_or_else(|| {
+                anyhow::anyhow!("runner_capacity (HANGAR_RUNNER_CAPACITY) = {v:?} must be a whole number of stages (0: no in-process runner)")
             })?,
             None => 2 * cores,
+        };
+        let runner_timeout = match value("runner_timeout", from_file.runner_timeout) {
+            Some(v) => parse_duration(&v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "runner_timeout (HANGAR_RUNNER_TIMEOUT) = {v:?} must be a duration above zero, like 60s"
+                    )
+                })?,
+            None => Duration::from_secs(60),
         };
         let log_limit = match value("log_limit", from_file.log_limit) {
             Some(v) => {
@@ -311,6 +328,7 @@ impl Config {
                 database_url,
                 admin_token,
                 runner_capacity,
+                runner_timeout,
                 log_limit,
                 cancel_grace,
                 sandbox,

@@ -31,6 +31,8 @@ pub mod error;
 pub mod forge;
 /// The HTTP adapter: routes, API handlers, webhooks.
 pub mod http;
+/// Remote runners' leases: who holds what, heartbeats, lost and revoked runners.
+pub mod leases;
 /// Live build events and log lines for watchers.
 pub mod live;
 /// Cached mirrors of repositories: `.drone.yml` at a commit.

@@ -33,7 +33,10 @@ fn main() -> ExitCode {
         Ok(l) => (l.config.log, l.config.log_format),
         Err(_) => ("info".to_string(), LogFormat::Text),
     };
-    let quiet = !matches!(cli.command, Command::Server);
+    let quiet = !matches!(
+        cli.command,
+        Command::Server | Command::Runner(hangar::cli::RunnerArgs { command: None })
+    );
     let filter =
         tracing_subscriber::EnvFilter::try_new(if quiet { "warn" } else { filter.as_str() })
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -10,7 +10,7 @@ use crate::domain::{Actor, Build, BuildId, RepoId, Status, Step, StepId};
 use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
 use crate::runner::{Assignment, Link, StageResult, StepAsk, StepGrant, StepUpdate};
-use crate::store::{ClaimFilter, LogChunk, NewStep, StepReport, Store};
+use crate::store::{ClaimFilter, Finished, LeaseScope, LogChunk, NewStep, StepReport, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,12 +22,14 @@ pub const LEASE_WAIT: Duration = Duration::from_secs(30);
 
 /// The scheduler, shared by the HTTP layer, the trigger and the runners.
 pub struct Scheduler {
-    store: Store,
-    clock: SharedClock,
+    pub(crate) store: Store,
+    pub(crate) clock: SharedClock,
     live: Arc<Live>,
     workload: Arc<Workload>,
     work: Notify,
     cancels: Mutex<HashMap<BuildId, CancellationToken>>,
+    /// Remote runners' leases and heartbeats (`leases.rs`).
+    pub(crate) remote: crate::leases::Leases,
     /// When each running step started, for the step duration histogram.
     steps_started: Mutex<HashMap<StepId, std::time::Instant>>,
     /// Where stage and build starts and ends go to become commit statuses on the forge.
@@ -51,7 +53,14 @@ impl Scheduler {
             cancels: Mutex::new(HashMap::new()),
             steps_started: Mutex::new(HashMap::new()),
             statuses,
+            remote: crate::leases::Leases::new(crate::leases::DEFAULT_TIMEOUT),
         }
+    }
+
+    /// Sets how long a remote runner may stay silent before its leases end (`runner_timeout`).
+    pub fn with_runner_timeout(mut self, timeout: Duration) -> Scheduler {
+        self.remote = crate::leases::Leases::new(timeout);
+        self
     }
 
     /// Wakes runners waiting for work (stages were queued or released).
@@ -61,14 +70,27 @@ impl Scheduler {
 
     /// Leases a stage matching `filter`, waiting up to `wait` for one to appear.
     pub async fn lease(&self, filter: &ClaimFilter, wait: Duration) -> Result<Option<Assignment>> {
+        self.lease_scoped(filter, &LeaseScope::default(), wait)
+            .await
+    }
+
+    /// Leases as [`Scheduler::lease`] does, for the runner and repositories of `scope`.
+    pub async fn lease_scoped(
+        &self,
+        filter: &ClaimFilter,
+        scope: &LeaseScope,
+        wait: Duration,
+    ) -> Result<Option<Assignment>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Listen before looking, so a wake between the look and the wait is not lost.
             let notified = self.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some((stage, build)) =
-                self.store.claim_stage(filter, self.clock.now_ms()).await?
+            if let Some((stage, build, lease)) = self
+                .store
+                .claim_stage_for(filter, scope, self.clock.now_ms())
+                .await?
             {
                 let repo = self
                     .store
@@ -90,6 +112,7 @@ impl Scheduler {
                     build,
                     repo,
                     config,
+                    lease,
                 }));
             }
             tokio::select! {
@@ -161,13 +184,20 @@ impl Scheduler {
                 now,
             )
             .await?;
+        self.stage_ended(a, result.status, &finished).await;
+        Ok(())
+    }
+
+    /// What follows the end of a leased stage, however it ended: waiting runners woken for
+    /// released stages, commit statuses, the build's end, live watchers.
+    pub(crate) async fn stage_ended(&self, a: &Assignment, status: Status, finished: &Finished) {
         metrics::gauge!("hangar_stages_running").decrement(1.0);
         if finished.released > 0 {
             self.wake();
         }
         if let Some(statuses) = self.statuses.as_ref().filter(|_| finished.applied) {
             let subject = subject(&a.repo, &a.build);
-            statuses.stage_ended(&subject, &a.stage.name, result.status);
+            statuses.stage_ended(&subject, &a.stage.name, status);
             if let Some(build) = &finished.build {
                 statuses.build_ended(&subject, build.status);
             }
@@ -176,7 +206,6 @@ impl Scheduler {
             self.build_finished(build);
         }
         self.publish(&a.repo, a.build.id).await;
-        Ok(())
     }
 
     /// Whether a build's credential still holds: the one question asked before a step receives
@@ -367,7 +396,7 @@ impl Link for LocalLink {
         self.0.step_credentials(stage, ask).await
     }
 
-    async fn cancelled(&self, build: BuildId) {
-        self.0.cancelled(build).await
+    async fn cancelled(&self, stage: &Assignment) {
+        self.0.cancelled(stage.build.id).await
     }
 }

@@ -123,15 +123,18 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         },
         shutdown.clone(),
     )?;
-    let scheduler = Arc::new(Scheduler::new(
-        store.clone(),
-        clock.clone(),
-        live.clone(),
-        workload.clone(),
-        Some(statuses),
-    ));
+    let scheduler = Arc::new(
+        Scheduler::new(
+            store.clone(),
+            clock.clone(),
+            live.clone(),
+            workload.clone(),
+            Some(statuses),
+        )
+        .with_runner_timeout(config.runner_timeout),
+    );
     let runner_name = format!("{}-local", hostname());
-    let recovered = scheduler.recover(&runner_name).await?;
+    let recovered = scheduler.recover(&runner_name).await? + scheduler.recover_remote().await?;
     if recovered > 0 {
         tracing::warn!(
             stages = recovered,
@@ -152,6 +155,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             .map_err(anyhow::Error::msg)?;
     let settings = Arc::new(runner::Settings {
         name: runner_name,
+        labels: Default::default(),
         capacity: config.runner_capacity,
         work_dir: config.data_dir.join("work"),
         log_limit: config.log_limit,
@@ -161,6 +165,10 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         sandbox,
         clock: clock.clone(),
     });
+    let local_runner = (settings.capacity > 0).then(|| settings.filter());
+    scheduler
+        .remote
+        .set_local(&settings.name, settings.capacity);
     let mirrors = Arc::new(
         Mirrors::new(config.data_dir.join("mirrors")).with_credentials(
             crate::auth::netrc::CloneCredentials::new(store.clone(), secrets.clone()),
@@ -172,14 +180,18 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         scheduler.clone(),
         mirrors,
         &config.server_url,
-        vec![settings.filter()],
+        local_runner.clone().into_iter().collect(),
         shutdown.clone(),
     );
-    let runner_task = tokio::spawn(runner::run(
-        Arc::new(LocalLink(scheduler.clone())),
-        settings.clone(),
-        shutdown.clone(),
-    ));
+    // With `runner_capacity = 0` only remote runners (`hangar runner`) run stages.
+    let runner_task = (settings.capacity > 0).then(|| {
+        tokio::spawn(runner::run(
+            Arc::new(LocalLink(scheduler.clone())),
+            settings.clone(),
+            shutdown.clone(),
+        ))
+    });
+    tokio::spawn(crate::leases::reap(scheduler.clone(), shutdown.clone()));
 
     let chainer = tokio::spawn(crate::audit::chainer::run(
         store.clone(),
@@ -254,7 +266,9 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
             .context("serving HTTP")?;
-        runner_task.abort();
+        if let Some(task) = runner_task {
+            task.abort();
+        }
         if let Some(task) = revalidation {
             let _ = task.await;
         }

@@ -179,25 +179,51 @@ fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
     out
 }
 
+/// The prefix of a remote runner's token: good only at `/api/runner` (the API proper refuses
+/// it as malformed, since it is none of [`Format`]'s).
+pub const RUNNER_PREFIX: &str = "hgr_rn_";
+
 /// Mints a new API token of `format`.
 pub fn mint_token(format: Format) -> Minted {
-    let body = format!("{}{}", format.prefix(), random_base62(RANDOM_LEN));
+    mint_with_prefix(format.prefix())
+}
+
+/// Mints a remote runner's token (`hgr_rn_`, the same shape as API tokens).
+pub fn mint_runner_token() -> Minted {
+    mint_with_prefix(RUNNER_PREFIX)
+}
+
+/// Whether `token` has the shape of a runner's token (prefix, length, alphabet, checksum).
+pub fn is_runner_token(token: &str) -> bool {
+    let Some(rest) = token.strip_prefix(RUNNER_PREFIX) else {
+        return false;
+    };
+    let Some((random, check)) = rest.split_once('_') else {
+        return false;
+    };
+    random.len() == RANDOM_LEN
+        && check.len() == CHECKSUM_LEN
+        && random
+            .bytes()
+            .chain(check.bytes())
+            .all(|b| b.is_ascii_alphanumeric())
+        && checksum(&token[..token.len() - CHECKSUM_LEN - 1]) == check.as_bytes()
+}
+
+fn mint_with_prefix(prefix: &str) -> Minted {
+    let body = format!("{prefix}{}", random_base62(RANDOM_LEN));
     let check = checksum(&body);
     let mut token = body;
     token.push('_');
     token.extend(check.iter().map(|&b| char::from(b)));
     Minted {
         hash: hash(&token),
-        prefix: display_prefix(format, &token),
+        prefix: token
+            .get(..prefix.len() + SHOWN)
+            .unwrap_or(prefix)
+            .to_string(),
         secret: Secret::new(token),
     }
-}
-
-fn display_prefix(format: Format, token: &str) -> String {
-    token
-        .get(..format.prefix().len() + SHOWN)
-        .unwrap_or(format.prefix())
-        .to_string()
 }
 
 /// Judges a presented credential by its shape alone: prefix, length, alphabet, checksum.
@@ -245,6 +271,21 @@ pub fn hash(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runner_token_has_its_own_shape_and_is_no_api_token() {
+        let minted = mint_runner_token();
+        let token = minted.secret.expose();
+        assert!(token.starts_with(RUNNER_PREFIX));
+        assert!(is_runner_token(token));
+        assert_eq!(parse(token), Shape::Malformed);
+        let mut typo = token.to_string();
+        typo.replace_range(10..11, if &token[10..11] == "A" { "B" } else { "A" });
+        assert!(!is_runner_token(&typo));
+        assert!(!is_runner_token(
+            mint_token(Format::Personal).secret.expose()
+        ));
+    }
 
     #[test]
     fn minted_secrets_are_long_and_different() {

@@ -8,6 +8,7 @@ mod authz;
 mod cron;
 mod load;
 mod revoke;
+mod runner_lease;
 mod scenarios;
 mod scim;
 mod soak;
@@ -122,6 +123,12 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         samples: usize,
     },
+    /// Queued -> leased by an idle remote runner (`hangar runner`): p50 and p99; then the
+    /// idle runner's RSS.
+    RunnerLease {
+        #[arg(long, default_value_t = 200)]
+        builds: usize,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -162,6 +169,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             database_url,
         } => cron::run(jobs, ticks, database_url.as_deref()).await?,
         Bench::Web { repos, samples } => web::run(repos, samples).await?,
+        Bench::RunnerLease { builds } => runner_lease::run(builds).await?,
         Bench::All => {
             authz::run()?;
             scenarios::idle().await?;
@@ -179,6 +187,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             workload::masking(300).await?;
             cron::run(10_000, 3_000, None).await?;
             web::run(1000, 200).await?;
+            runner_lease::run(200).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -135,6 +135,14 @@ pub enum AuditAction {
     PolicyReloaded,
     TokenFirstUsed,
     ServerRecovered,
+    /// A remote runner identity was registered (its token is shown once).
+    RunnerRegistered,
+    /// A remote runner's token was revoked; its leases ended.
+    RunnerRevoked,
+    /// A remote runner went silent past the timeout; the detail says what became of its stage.
+    RunnerLost,
+    /// A stage whose runner was lost before any step started went back to the queue.
+    StageRequeued,
     // The embedded OpenID provider.
     /// A local user's password was set by an administrator.
     LocalPasswordChanged,
@@ -291,6 +299,10 @@ impl AuditAction {
             AuditAction::PolicyReloaded => "authz.policy_reloaded",
             AuditAction::TokenFirstUsed => "token.first_used",
             AuditAction::ServerRecovered => "server.recovered",
+            AuditAction::RunnerRegistered => "runner.registered",
+            AuditAction::RunnerRevoked => "runner.revoked",
+            AuditAction::RunnerLost => "runner.lost",
+            AuditAction::StageRequeued => "stage.requeued",
             AuditAction::AuditPruned => "audit.pruned",
             AuditAction::LocalPasswordChanged => "user.password_changed",
             AuditAction::LocalLoginSucceeded => "auth.local_login",

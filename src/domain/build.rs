@@ -11,6 +11,12 @@ pub(crate) fn secs<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_i64(ms.div_euclid(1000))
 }
 
+/// Reads Drone's Unix seconds back as Unix milliseconds (a remote runner reads its lease).
+pub(crate) fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let secs = i64::deserialize(d)?;
+    Ok(secs.saturating_mul(1000))
+}
+
 fn is_zero(n: &i64) -> bool {
     *n == 0
 }
@@ -69,23 +75,23 @@ impl fmt::Display for Event {
 }
 
 /// One run of a repository's pipelines for one commit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Build {
     pub id: BuildId,
     pub repo_id: RepoId,
     /// `@hook`, `@cron`, or the login of whoever started it.
     pub trigger: String,
     pub number: i64,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub parent: i64,
     pub status: Status,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
     pub event: Event,
     pub action: String,
     pub link: String,
     pub timestamp: i64,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub title: String,
     pub message: String,
     pub before: String,
@@ -100,48 +106,48 @@ pub struct Build {
     pub author_email: String,
     pub author_avatar: String,
     pub sender: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cron: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub deploy_to: String,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub deploy_id: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub started: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub finished: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub created: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub updated: i64,
     pub version: i64,
     /// Who the build acts as (beside `author_login`, who wrote the commit, and `sender`, who
     /// pushed it); absent on builds made before identities were recorded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub actor: Option<super::identity::BuildActor>,
     /// Why the build waits for approval (while `blocked`).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub blocked_reason: String,
     /// Who approved (or declined) it.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub approved_by: String,
     /// What the starter should know, such as a token that expires before the build's timeout.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// The forge's delivery id, so a redelivered webhook does not build twice.
     #[serde(skip)]
     pub delivery_id: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<Stage>,
     /// The commit statuses sent to the forge for this build, per context, and how each went.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub statuses: Vec<super::commit_status::CommitStatus>,
 }
 
 /// One `kind: pipeline` document of a build, scheduled on its own.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stage {
     pub id: StageId,
     pub repo_id: RepoId,
@@ -152,41 +158,41 @@ pub struct Stage {
     #[serde(rename = "type")]
     pub stage_type: String,
     pub status: Status,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
     pub errignore: bool,
     pub exit_code: i64,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub machine: String,
     pub os: String,
     pub arch: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub variant: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kernel: String,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub limit: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub started: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub stopped: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub created: i64,
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub updated: i64,
     pub version: i64,
     pub on_success: bool,
     pub on_failure: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
 }
 
 /// One entry of a pipeline's `steps:` (or the clone), as run by a runner.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Step {
     pub id: StepId,
     /// Holds the stage id; Drone's misnomer, kept so Drone clients read it.
@@ -194,19 +200,29 @@ pub struct Step {
     pub number: i64,
     pub name: String,
     pub status: Status,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub error: String,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub errignore: bool,
     pub exit_code: i64,
-    #[serde(serialize_with = "secs", skip_serializing_if = "is_zero")]
+    #[serde(
+        serialize_with = "secs",
+        deserialize_with = "from_secs",
+        default,
+        skip_serializing_if = "is_zero"
+    )]
     pub started: i64,
-    #[serde(serialize_with = "secs", skip_serializing_if = "is_zero")]
+    #[serde(
+        serialize_with = "secs",
+        deserialize_with = "from_secs",
+        default,
+        skip_serializing_if = "is_zero"
+    )]
     pub stopped: i64,
     pub version: i64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub detached: bool,
 }
 

@@ -35,6 +35,10 @@ id!(
     StepId
 );
 id!(
+    /// A remote runner's database id (0: the in-process runner).
+    RunnerId
+);
+id!(
     /// A user's (person or machine account) database id.
     UserId
 );

@@ -107,7 +107,7 @@ impl fmt::Display for Slug {
 
 /// An activated repository. Serialises as Drone's Repo object; the webhook secret is never
 /// serialised from here.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Repo {
     pub id: RepoId,
     pub uid: String,
@@ -134,11 +134,20 @@ pub struct Repo {
     /// Minutes a stage may run before it is killed.
     pub timeout: i64,
     pub counter: i64,
-    #[serde(serialize_with = "super::build::secs")]
+    #[serde(
+        serialize_with = "super::build::secs",
+        deserialize_with = "super::build::from_secs"
+    )]
     pub synced: i64,
-    #[serde(serialize_with = "super::build::secs")]
+    #[serde(
+        serialize_with = "super::build::secs",
+        deserialize_with = "super::build::from_secs"
+    )]
     pub created: i64,
-    #[serde(serialize_with = "super::build::secs")]
+    #[serde(
+        serialize_with = "super::build::secs",
+        deserialize_with = "super::build::from_secs"
+    )]
     pub updated: i64,
     pub version: i64,
     pub archived: bool,

@@ -10,12 +10,14 @@ pub mod env;
 pub mod log;
 pub mod mask;
 pub mod process;
+pub mod remote;
 pub mod sandbox;
 mod script;
 mod stage;
+pub mod wire;
 mod workspace;
 
-use crate::domain::{Build, BuildId, Repo, Stage, Status, Step, StepId};
+use crate::domain::{Build, Repo, Stage, Status, Step, StepId};
 use crate::error::Result;
 use crate::store::{ClaimFilter, LogChunk, NewStep};
 use std::future::Future;
@@ -26,17 +28,20 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// A stage handed to a runner, with everything it needs to run it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Assignment {
     pub stage: Stage,
     pub build: Build,
     pub repo: Repo,
     /// The configuration text the build was prepared with.
     pub config: String,
+    /// The lease's number (each lease of a stage counts up): a remote runner's reports carry
+    /// it, and are refused once the lease is no longer current.
+    pub lease: i64,
 }
 
 /// A runner's report on one step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StepUpdate {
     pub step: StepId,
     pub name: String,
@@ -48,7 +53,7 @@ pub struct StepUpdate {
 /// What a step about to start asks the server for: the secrets its `from_secret` values name,
 /// the ID tokens its `id_tokens:` declare (variable name, audience), and for the clone step the
 /// repository's clone credentials.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StepAsk {
     pub step: StepId,
     pub name: String,
@@ -83,7 +88,7 @@ impl StepGrant {
 }
 
 /// How a stage ended, as its runner saw it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StageResult {
     pub status: Status,
     pub exit_code: i64,
@@ -130,7 +135,7 @@ pub trait Link: Send + Sync + 'static {
         ask: StepAsk,
     ) -> impl Future<Output = Result<StepGrant>> + Send;
     /// Resolves when the build is cancelled or the lease is lost: the runner must stop.
-    fn cancelled(&self, build: BuildId) -> impl Future<Output = ()> + Send;
+    fn cancelled(&self, stage: &Assignment) -> impl Future<Output = ()> + Send;
 }
 
 /// How a runner is set up.
@@ -138,6 +143,8 @@ pub trait Link: Send + Sync + 'static {
 pub struct Settings {
     /// The runner's name, recorded on the stages it runs.
     pub name: String,
+    /// Its labels: it leases stages whose `node:` is exactly these.
+    pub labels: std::collections::BTreeMap<String, String>,
     /// Stages run at once.
     pub capacity: usize,
     /// Where stage workspaces are made (and swept at start).
@@ -162,7 +169,7 @@ impl Settings {
             types: vec!["exec".into()],
             os: platform_os().into(),
             arch: platform_arch().into(),
-            labels: Default::default(),
+            labels: self.labels.clone(),
             machine: self.name.clone(),
         }
     }

@@ -225,7 +225,7 @@ async fn run_steps<L: Link>(
     let timeout = Duration::from_secs(u64::try_from(a.repo.timeout.max(1)).unwrap_or(60) * 60);
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let cancelled = link.cancelled(a.build.id);
+    let cancelled = link.cancelled(a);
     tokio::pin!(cancelled);
     let mut stop: Option<Stop> = None;
 

@@ -4,7 +4,7 @@
 use super::rows::{BUILD_COLUMNS, BuildRow, STAGE_COLUMNS, STEP_COLUMNS, StageRow, StepRow};
 use super::{Db, Store, Tx, audit, db, list, values};
 use crate::domain::{
-    Actor, AuditAction, AuditEvent, Build, BuildId, Stage, StageId, Status, Step, StepId,
+    Actor, AuditAction, AuditEvent, Build, BuildId, RunnerId, Stage, StageId, Status, Step, StepId,
     build::build_status_from_stages,
 };
 use crate::error::{Error, Result};
@@ -22,8 +22,16 @@ pub struct ClaimFilter {
     pub machine: String,
 }
 
+/// Who leases beside what: the remote runner (none: the in-process runner) and the repositories
+/// (`owner/name`) its registration limits it to (empty: any).
+#[derive(Debug, Clone, Default)]
+pub struct LeaseScope {
+    pub runner: RunnerId,
+    pub repos: Vec<String>,
+}
+
 /// A step the runner will run, created when its stage starts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct NewStep {
     pub number: i64,
     pub name: String,
@@ -68,7 +76,7 @@ const CLAIM_ATTEMPTS: usize = 8;
 
 /// One attempt at leasing a stage.
 enum Claim {
-    Leased(Box<Stage>, Box<Build>),
+    Leased(Box<Stage>, Box<Build>, i64),
     Nothing,
     /// Another runner got in first: leasing the stage would break its `limit`, or the stage
     /// was taken while this claim waited for its build.
@@ -82,6 +90,20 @@ impl Store {
         filter: &ClaimFilter,
         now: i64,
     ) -> Result<Option<(Stage, Build)>> {
+        Ok(self
+            .claim_stage_for(filter, &LeaseScope::default(), now)
+            .await?
+            .map(|(stage, build, _)| (stage, build)))
+    }
+
+    /// Leases as [`Store::claim_stage`] does, for the runner `scope` names and only stages of
+    /// its repositories; returns the lease's number too (each lease of a stage counts up).
+    pub async fn claim_stage_for(
+        &self,
+        filter: &ClaimFilter,
+        scope: &LeaseScope,
+        now: i64,
+    ) -> Result<Option<(Stage, Build, i64)>> {
         if filter.types.is_empty() {
             // Matches nothing; and `IN ()` is valid SQLite but a syntax error on PostgreSQL.
             return Ok(None);
@@ -89,8 +111,8 @@ impl Store {
         // Another attempt is needed when another runner took the stage first, or took one of
         // the same name that the stage's `limit` counts; the next attempt sees it running.
         for _ in 0..CLAIM_ATTEMPTS {
-            match self.try_claim_stage(filter, now).await? {
-                Claim::Leased(stage, build) => return Ok(Some((*stage, *build))),
+            match self.try_claim_stage(filter, scope, now).await? {
+                Claim::Leased(stage, build, lease) => return Ok(Some((*stage, *build, lease))),
                 Claim::Nothing => return Ok(None),
                 Claim::Retry => {}
             }
@@ -98,16 +120,30 @@ impl Store {
         Ok(None)
     }
 
-    async fn try_claim_stage(&self, filter: &ClaimFilter, now: i64) -> Result<Claim> {
+    async fn try_claim_stage(
+        &self,
+        filter: &ClaimFilter,
+        scope: &LeaseScope,
+        now: i64,
+    ) -> Result<Claim> {
         let labels = serde_json::to_string(&filter.labels).unwrap_or_else(|_| "{}".into());
-        let n = filter.types.len();
-        // `$1` os, `$2` arch, `$3` labels, `$4...` types: the oldest stage `filter` may lease.
+        let n = filter.types.len() + scope.repos.len();
+        // `$1` os, `$2` arch, `$3` labels, `$4...` types, then the scope's repositories: the
+        // oldest stage `filter` may lease.
+        let repos = if scope.repos.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "AND s.repo_id IN (SELECT id FROM repos WHERE slug IN ({}))",
+                list(scope.repos.len(), 4 + filter.types.len())
+            )
+        };
         let matching = format!(
             "FROM stages s JOIN builds b ON b.id = s.build_id WHERE s.status = 'pending' \
-             AND s.os = $1 AND s.arch = $2 AND s.labels = $3 AND s.type IN ({}) \
+             AND s.os = $1 AND s.arch = $2 AND s.labels = $3 AND s.type IN ({}) {repos} \
              AND (s.limit_n = 0 OR (SELECT COUNT(*) FROM stages r WHERE r.repo_id = s.repo_id \
              AND r.name = s.name AND r.status = 'running') < s.limit_n) ORDER BY s.id LIMIT 1",
-            list(n, 4)
+            list(filter.types.len(), 4)
         );
         // PostgreSQL: lock the stage and its build together, passing over rows another writer
         // holds, so a claim never waits while it holds a lock (see `lock_build_of_stage`).
@@ -115,14 +151,15 @@ impl Store {
             Db::Sqlite(_) => "",
             Db::Postgres(_) => "FOR NO KEY UPDATE OF s, b SKIP LOCKED",
         };
-        let (machine, at) = (n + 4, n + 5);
+        let (machine, at, runner) = (n + 4, n + 5, n + 6);
         let lease_sql = format!(
             "UPDATE stages SET status = 'running', machine = ${machine}, started = ${at}, \
-             updated = ${at}, version = version + 1 WHERE status = 'pending' AND id = \
-             (SELECT s.id {matching} {lock}) RETURNING {STAGE_COLUMNS}"
+             updated = ${at}, version = version + 1, runner_id = ${runner}, lease = lease + 1 \
+             WHERE status = 'pending' AND id = (SELECT s.id {matching} {lock}) \
+             RETURNING {STAGE_COLUMNS}, lease"
         );
         let mut tx = self.begin().await?;
-        let mut leased = lease(&mut tx, &lease_sql, filter, &labels, now).await?;
+        let mut leased = lease(&mut tx, &lease_sql, filter, scope, &labels, now).await?;
         if leased.is_none() && matches!(tx, Db::Postgres(_)) {
             // Every stage left may be of a build another writer holds (finishing a stage of
             // it, cancelling it, leasing another of its stages). Wait for the oldest one's
@@ -139,17 +176,22 @@ impl Store {
                 .bind(&filter.arch)
                 .bind(&labels);
             let q = filter.types.iter().fold(q, |q, ty| q.bind(ty));
+            let q = scope.repos.iter().fold(q, |q, slug| q.bind(slug));
             let Some(build) = q.fetch_optional(&mut **t).await.map_err(db)? else {
                 return Ok(Claim::Nothing);
             };
             lock_builds(&mut tx, &[BuildId(build)]).await?;
-            leased = lease(&mut tx, &lease_sql, filter, &labels, now).await?;
+            leased = lease(&mut tx, &lease_sql, filter, scope, &labels, now).await?;
             if leased.is_none() {
                 tx.rollback().await?; // another runner took it first
                 return Ok(Claim::Retry);
             }
         }
-        let Some(row) = leased else {
+        let Some(LeasedRow {
+            stage: row,
+            lease: number,
+        }) = leased
+        else {
             return Ok(Claim::Nothing);
         };
         let stage = row.into_stage()?;
@@ -185,7 +227,7 @@ impl Store {
         }
         audit::append(&mut tx, now, &events).await?;
         tx.commit().await?;
-        Ok(Claim::Leased(Box::new(stage), Box::new(build)))
+        Ok(Claim::Leased(Box::new(stage), Box::new(build), number))
     }
 
     /// Creates the step records of a leased stage, as its runner compiled them.
@@ -491,25 +533,36 @@ impl Store {
     }
 }
 
+/// A leased stage's row with the lease's number.
+#[derive(sqlx::FromRow)]
+struct LeasedRow {
+    #[sqlx(flatten)]
+    stage: StageRow,
+    lease: i64,
+}
+
 /// Runs the claim's `UPDATE` (`sql`, numbered as `try_claim_stage` builds it).
 async fn lease(
     tx: &mut Tx,
     sql: &str,
     filter: &ClaimFilter,
+    scope: &LeaseScope,
     labels: &str,
     now: i64,
-) -> Result<Option<StageRow>> {
+) -> Result<Option<LeasedRow>> {
     Ok(on!(tx, t => {
         let q = sqlx::query_as(sql)
             .bind(&filter.os)
             .bind(&filter.arch)
             .bind(labels);
-        filter
-            .types
+        let q = filter.types.iter().fold(q, |q, ty| q.bind(ty));
+        scope
+            .repos
             .iter()
-            .fold(q, |q, ty| q.bind(ty))
+            .fold(q, |q, slug| q.bind(slug))
             .bind(&filter.machine)
             .bind(now)
+            .bind(scope.runner.0)
             .fetch_optional(&mut **t)
             .await
             .map_err(db)?
@@ -551,7 +604,7 @@ async fn within_limit(tx: &mut Tx, stage: &Stage) -> Result<bool> {
 /// takes its stage and build together without waiting (`SKIP LOCKED`), and otherwise waits for
 /// a build while holding nothing, so it cannot close a cycle with a cancel or a finish.
 /// SQLite has one writer: nothing to do.
-async fn lock_build_of_stage(tx: &mut Tx, stage: StageId) -> Result<()> {
+pub(super) async fn lock_build_of_stage(tx: &mut Tx, stage: StageId) -> Result<()> {
     if let Db::Postgres(t) = tx {
         sqlx::query(
             "SELECT id FROM builds WHERE id = (SELECT build_id FROM stages WHERE id = $1) \
@@ -585,7 +638,7 @@ async fn lock_builds(tx: &mut Tx, builds: &[BuildId]) -> Result<()> {
     Ok(())
 }
 
-async fn slug_of(tx: &mut Tx, stage: &Stage) -> Result<String> {
+pub(super) async fn slug_of(tx: &mut Tx, stage: &Stage) -> Result<String> {
     Ok(
         on!(tx, t => sqlx::query_scalar("SELECT slug FROM repos WHERE id = $1")
         .bind(stage.repo_id.0)
@@ -595,7 +648,7 @@ async fn slug_of(tx: &mut Tx, stage: &Stage) -> Result<String> {
     )
 }
 
-async fn build_number(tx: &mut Tx, build: BuildId) -> Result<i64> {
+pub(super) async fn build_number(tx: &mut Tx, build: BuildId) -> Result<i64> {
     Ok(
         on!(tx, t => sqlx::query_scalar("SELECT number FROM builds WHERE id = $1")
         .bind(build.0)
@@ -606,7 +659,7 @@ async fn build_number(tx: &mut Tx, build: BuildId) -> Result<i64> {
 }
 
 /// Ends the unfinished steps of `stages`: running ones take `running_to`, pending ones `skipped`.
-async fn close_steps(
+pub(super) async fn close_steps(
     tx: &mut Tx,
     stages: &[StageId],
     running_to: Status,
@@ -636,7 +689,7 @@ async fn close_steps(
 /// `pending`, or `skipped` when the build's failing state does not match their `on_success` /
 /// `on_failure`. Finishes the build when every stage is done. Returns the finished build (if it
 /// finished) and how many stages became pending. The caller holds the build's lock.
-async fn progress(
+pub(super) async fn progress(
     tx: &mut Tx,
     build: BuildId,
     slug: &str,

@@ -21,6 +21,7 @@ mod issuer;
 mod login;
 mod netrc;
 mod retention;
+mod runners;
 mod sandbox;
 mod scim;
 mod secrets;

@@ -20,7 +20,7 @@ await run(async (browser, context, current) => {
   const reason = await page.locator('.reason').textContent();
   check(reason.length > 0 && !/panicked|stack/i.test(reason), `with a reason: ${reason}`);
   check(await page.locator('nav a', { hasText: 'Admin' }).count() === 0, 'no admin link in the header');
-  for (const p of ['/admin/tokens', '/admin/policy', '/admin/identity']) {
+  for (const p of ['/admin/tokens', '/admin/policy', '/admin/identity', '/admin/runners', '/admin/access', '/admin/audit']) {
     const r = await page.goto(config.base + p);
     check(r.status() === 403, `${p} is refused: ${r.status()}`);
   }

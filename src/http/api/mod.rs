@@ -9,6 +9,8 @@ pub mod identity;
 pub mod logs;
 pub mod netrc;
 pub mod repos;
+pub mod runner;
+pub mod runners;
 pub mod secrets;
 pub mod stream;
 pub mod system;
@@ -47,6 +49,9 @@ pub fn router() -> Router<State> {
         .route("/users/{login}/token/rotate", post(users::rotate))
         .route("/users/{login}/tokens", get(users::tokens))
         .route("/users/{login}/forge_logins", post(users::link_forge_login))
+        .route("/runners", get(runners::list).post(runners::register))
+        .route("/runners/{name}", delete(runners::revoke))
+        .nest("/runner", runner::router())
         .route("/repos", get(repos::list))
         .route("/user/repos", get(repos::list))
         .route(

@@ -22,6 +22,7 @@ mod builds;
 mod explorer;
 mod identity;
 mod repos;
+mod runners;
 mod settings;
 mod sprawl;
 mod view;
@@ -60,6 +61,7 @@ pub fn router() -> Router<State> {
         .route("/admin/audit", get(audit::index))
         .route("/admin/identity", get(identity::index))
         .route("/admin/identity/test", get(identity::test_result))
+        .route("/admin/runners", get(runners::index))
         .route("/assets/{file}", get(assets::serve))
         .merge(
             Router::new()

@@ -41,6 +41,7 @@ pub fn config(data: &std::path::Path, database_url: &str) -> Config {
         database_url: database_url.into(),
         admin_token: Some(Secret::new(ADMIN_TOKEN)),
         runner_capacity: 8,
+        runner_timeout: Duration::from_secs(60),
         log_limit: 1 << 30,
         cancel_grace: Duration::from_secs(2),
         sandbox: SandboxMode::Off,

@@ -222,6 +222,13 @@ async fn an_admin_watches_a_build_live_cancels_one_changes_settings_and_manages_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sees_the_runners_and_revokes_a_remote_one_from_its_row() {
+    let mut web = WebApp::start().await;
+    web.story("runners", json!({})).await;
+    web.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_developer_sees_neither_other_teams_repositories_nor_the_admin_pages() {
     let mut web = WebApp::start().await;
     web.story("isolation", json!({})).await;

@@ -1,0 +1,24 @@
+-- Remote runners: each its own identity and token (stored hashed), scoped to one label set and,
+-- optionally, to repositories; revoked, never deleted. A lease records its runner and its
+-- number (each lease of a stage counts up), so a runner that lost its lease is refused.
+CREATE TABLE runners (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    hash        TEXT    NOT NULL UNIQUE,
+    prefix      TEXT    NOT NULL,
+    labels      TEXT    NOT NULL DEFAULT '{}',
+    repos       TEXT    NOT NULL DEFAULT '[]',
+    os          TEXT    NOT NULL DEFAULT '',
+    arch        TEXT    NOT NULL DEFAULT '',
+    capacity    BIGINT NOT NULL DEFAULT 0,
+    version     TEXT    NOT NULL DEFAULT '',
+    created     BIGINT  NOT NULL,
+    created_by  TEXT    NOT NULL DEFAULT '',
+    last_seen   BIGINT  NOT NULL DEFAULT 0,
+    revoked     BIGINT  NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX runners_live_name ON runners (name) WHERE revoked = 0;
+
+ALTER TABLE stages ADD COLUMN runner_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE stages ADD COLUMN lease BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE stages ADD COLUMN requeued BIGINT NOT NULL DEFAULT 0;
