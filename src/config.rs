@@ -62,6 +62,9 @@ pub struct Config {
     pub cancel_grace: Duration,
     /// Whether exec steps run inside bubblewrap (`auto`: when `bwrap` works here).
     pub sandbox: SandboxMode,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed for the client's
+    /// address (`trusted_proxies`, comma-separated); empty: the peer's address is the client's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The configuration file read, if any (hidden from sandboxed steps: it may hold secrets).
     pub config_file: Option<PathBuf>,
     /// `tracing` filter (`info`, `hangar=debug`, ...).
@@ -127,6 +130,7 @@ pub const KEYS: &[&str] = &[
     "log_limit",
     "cancel_grace",
     "sandbox",
+    "trusted_proxies",
     "log",
     "log_format",
 ];
@@ -153,6 +157,7 @@ struct FileConfig {
     log_limit: Option<toml::Value>,
     cancel_grace: Option<toml::Value>,
     sandbox: Option<String>,
+    trusted_proxies: Option<toml::Value>,
     log: Option<String>,
     log_format: Option<String>,
     #[serde(flatten)]
@@ -312,6 +317,10 @@ impl Config {
             Some("off") => SandboxMode::Off,
             Some(other) => bail!("sandbox (HANGAR_SANDBOX) = {other:?} must be auto, on or off"),
         };
+        let trusted_proxies = match value("trusted_proxies", from_file.trusted_proxies) {
+            Some(v) => parse_proxies(&v)?,
+            None => Vec::new(),
+        };
         let log = text("log", from_file.log).unwrap_or_else(|| "info".into());
         let log_format = match text("log_format", from_file.log_format).as_deref() {
             None | Some("text") => LogFormat::Text,
@@ -332,6 +341,7 @@ impl Config {
                 log_limit,
                 cancel_grace,
                 sandbox,
+                trusted_proxies,
                 config_file: path,
                 log,
                 log_format,
@@ -341,6 +351,16 @@ impl Config {
             },
             warnings,
         })
+    }
+
+    /// The SQLite database's file, if the database is SQLite (and not in memory).
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let url = &self.database_url;
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
     }
 
     /// Loads from the process environment.
@@ -414,3 +434,22 @@ pub use identity::{
 
 #[cfg(test)]
 mod tests;
+
+/// `trusted_proxies`: addresses or CIDR ranges, separated by commas (a TOML array's items are
+/// joined the same way).
+fn parse_proxies(text: &str) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    text.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|s| s.trim().trim_matches('"'))
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "trusted_proxies (HANGAR_TRUSTED_PROXIES): {s:?} is not an address or a CIDR range like 10.0.0.0/8"
+                    )
+                })
+        })
+        .collect()
+}

@@ -419,13 +419,24 @@ impl Scheduler {
         else {
             return Ok(None);
         };
+        self.runner_revoked_here(runner.id).await?;
+        // Other servers on the same database forget its token and end the leases they hold.
+        self.store.announce(crate::store::Notice::RunnerRevoked {
+            runner: runner.id.0,
+        });
+        Ok(Some(runner))
+    }
+
+    /// A runner was revoked (here or on another server): its token stops working here and
+    /// the leases this server handed it end ("runner revoked").
+    pub async fn runner_revoked_here(&self, runner: RunnerId) -> Result<()> {
         let keys: Vec<LeaseKey> = {
             let mut inner = self.remote.lock()?;
-            inner.tokens.retain(|_, r| r.id != runner.id);
+            inner.tokens.retain(|_, r| r.id != runner);
             inner
                 .held
                 .iter()
-                .filter(|(_, h)| h.runner == runner.id && h.ended.is_none())
+                .filter(|(_, h)| h.runner == runner && h.ended.is_none())
                 .map(|(k, _)| *k)
                 .collect()
         };
@@ -437,7 +448,7 @@ impl Scheduler {
         for key in keys {
             self.end_remote(key, &end).await?;
         }
-        Ok(Some(runner))
+        Ok(())
     }
 
     /// After a restart: the stages remote runners held end `error` ("server restarted"), as

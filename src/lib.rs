@@ -15,6 +15,9 @@ pub mod cli;
 pub mod client;
 /// The one place that reads the wall clock.
 pub mod clock;
+/// Several servers on one PostgreSQL: each applies what the others announce (caches dropped,
+/// builds cancelled, work queued, build and log events for its watchers).
+pub mod cluster;
 /// Commit statuses back to the forge (GitHub, Gitea), posted in the background with retries.
 pub mod commit_status;
 /// Configuration: defaults, `hangar.toml`, `HANGAR_*` variables.

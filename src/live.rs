@@ -55,6 +55,15 @@ impl Live {
         self.builds.subscribe()
     }
 
+    /// Whether anyone here watches a step's log.
+    pub fn has_log_watchers(&self, step: StepId) -> bool {
+        self.logs
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&step).map(|s| s.receiver_count() > 0))
+            .unwrap_or(false)
+    }
+
     /// Hands a stored chunk's lines to the step's watchers, if there are any.
     pub fn publish_log(&self, step: StepId, chunk: &LogChunk) {
         let sender = match self.logs.lock() {

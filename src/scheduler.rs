@@ -10,7 +10,9 @@ use crate::domain::{Actor, Build, BuildId, RepoId, Status, Step, StepId};
 use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
 use crate::runner::{Assignment, Link, StageResult, StepAsk, StepGrant, StepUpdate};
-use crate::store::{ClaimFilter, Finished, LeaseScope, LogChunk, NewStep, StepReport, Store};
+use crate::store::{
+    ClaimFilter, Finished, LeaseScope, LogChunk, NewStep, Notice, StepReport, Store,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -63,8 +65,15 @@ impl Scheduler {
         self
     }
 
-    /// Wakes runners waiting for work (stages were queued or released).
+    /// Wakes runners waiting for work (stages were queued or released), here and on the other
+    /// servers on the same database.
     pub fn wake(&self) {
+        self.work.notify_waiters();
+        self.store.announce(Notice::Work);
+    }
+
+    /// Wakes the runners waiting here (another server queued work).
+    pub fn wake_here(&self) {
         self.work.notify_waiters();
     }
 
@@ -158,6 +167,7 @@ impl Scheduler {
         }
         if update.status.is_done() {
             self.live.end_log(update.step);
+            self.store.announce(Notice::log_end(update.step));
         }
         self.publish(&a.repo, a.build.id).await;
         Ok(())
@@ -167,6 +177,7 @@ impl Scheduler {
     pub async fn append_log(&self, step: StepId, chunk: LogChunk) -> Result<()> {
         self.store.append_log(step, &chunk).await?;
         self.live.publish_log(step, &chunk);
+        self.store.announce(Notice::log(step, chunk.seq));
         Ok(())
     }
 
@@ -282,6 +293,8 @@ impl Scheduler {
             if let Some(token) = token {
                 token.cancel();
             }
+            // The build may run on a runner of another server on the same database.
+            self.store.announce(Notice::cancel(build));
             metrics::counter!("hangar_builds_finished_total", "status" => Status::Killed.as_str())
                 .increment(1);
             if let Some(repo) = self.store.find_repo(repo).await? {
@@ -333,8 +346,36 @@ impl Scheduler {
         Ok(recovery.stages)
     }
 
-    /// Sends the build's current state to live watchers, if anyone watches.
+    /// Another server cancelled `build`: its steps running here stop.
+    pub fn heard_cancel(&self, build: BuildId) {
+        let token = self
+            .cancels
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&build));
+        if let Some(token) = token {
+            token.cancel();
+        }
+    }
+
+    /// Another server changed `build`: watchers here hear of it.
+    pub async fn heard_build(&self, repo: RepoId, build: BuildId) {
+        if !self.live.has_build_watchers() {
+            return;
+        }
+        if let Ok(Some(repo)) = self.store.find_repo(repo).await {
+            self.publish_here(&repo, build).await;
+        }
+    }
+
+    /// Sends the build's current state to live watchers here and on the other servers.
     async fn publish(&self, repo: &crate::domain::Repo, build: BuildId) {
+        self.store.announce(Notice::build(repo.id, build));
+        self.publish_here(repo, build).await;
+    }
+
+    /// Sends the build's current state to live watchers here, if anyone watches.
+    async fn publish_here(&self, repo: &crate::domain::Repo, build: BuildId) {
         if !self.live.has_build_watchers() {
             return;
         }

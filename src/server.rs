@@ -72,6 +72,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
             .context("loading the authorization policy")?,
     );
     let store = Store::open(&config.database_url).await?;
+    let sqlite_lock = one_server_on_sqlite(&config);
     let own_client =
         crate::auth::issuer::bootstrap(&config, &store, &secrets, clock.now_ms()).await?;
     // Hangar logs in through its own provider with the same code as through any other.
@@ -219,7 +220,7 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
     let trigger_handle = trigger.clone();
     let issuer =
         crate::auth::issuer::Issuer::new(&config, store.clone(), clock.clone(), secrets.clone());
-    let auth = Authenticator::start(store.clone(), clock.clone(), &config);
+    let auth = Arc::new(Authenticator::start(store.clone(), clock.clone(), &config));
     let watch = crate::credential::Watch {
         store: store.clone(),
         clock: clock.clone(),
@@ -234,6 +235,16 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         authz: authz.clone(),
     });
     let cron_task = crons.clone().spawn(shutdown.clone());
+    let peers = crate::cluster::Peers {
+        store: store.clone(),
+        auth: auth.clone(),
+        sessions: sessions.clone(),
+        scheduler: scheduler.clone(),
+        live: live.clone(),
+    }
+    .spawn(shutdown.clone())
+    .await
+    .context("listening for the other servers on the database")?;
     let app = Arc::new(App {
         auth,
         oauth: crate::auth::oauth::OAuth::new(&config, store.clone(), clock.clone()),
@@ -276,9 +287,13 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         let _ = chainer.await;
         let _ = watch.await;
         let _ = cron_task.await;
+        if let Some(task) = peers {
+            let _ = task.await;
+        }
         // Steps still running die with the server; the next start marks their stages.
         runner::stop_all(&settings.work_dir).await;
         store.close().await;
+        drop(sqlite_lock);
         Ok(())
     });
     Ok(Running {
@@ -287,6 +302,39 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         done,
         crons,
     })
+}
+
+/// With SQLite, one server: this one holds a lock beside the database file while it runs, and
+/// a second server on the same file says at start that it shares it. (Two would run builds
+/// correctly, but each keeps its own caches, live logs and cancellations: a token revoked
+/// through one would still pass the other's cache for seconds, and a cancel made on one would
+/// not reach the other's runner. Several servers need PostgreSQL; see docs/scaling.md.)
+fn one_server_on_sqlite(config: &Config) -> Option<std::fs::File> {
+    let db = config.sqlite_file()?;
+    let mut name = db.clone().into_os_string();
+    name.push(".server-lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&name)
+        .ok()?;
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::error!(
+                database = %db.display(),
+                "another hangar server is using this SQLite database: with SQLite run one server; \
+                 caches, live logs and cancellations are not shared between servers. For several \
+                 servers use PostgreSQL (HANGAR_DATABASE_URL=postgres://..., docs/scaling.md)"
+            );
+            None
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            tracing::debug!(error = %e, "the SQLite server lock could not be taken");
+            None
+        }
+    }
 }
 
 /// Retention (when `audit_retention` is set) and the configured audit sinks, each a task of

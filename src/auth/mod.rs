@@ -212,11 +212,23 @@ impl Authenticator {
     }
 
     fn forget_where(&self, gone: impl Fn(&Identity) -> bool) {
+        self.forget_here_where(gone);
+        // Other servers on the same database drop their lookups too (all of them: a revocation
+        // is rare, a lookup cheap).
+        self.store.announce(crate::store::Notice::Forget);
+    }
+
+    fn forget_here_where(&self, gone: impl Fn(&Identity) -> bool) {
         if let Ok(mut cache) = self.cache.write() {
             self.generation.fetch_add(1, Ordering::AcqRel);
             cache.retain(|_, e| !gone(&e.identity));
         }
         self.changed.notify_one();
+    }
+
+    /// Forgets every cached lookup on this server only (another server changed something).
+    pub fn forget_here(&self) {
+        self.forget_here_where(|_| true);
     }
 
     /// Notified after a token is revoked or a user changes (deactivated, admin flag, rotation).

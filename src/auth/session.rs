@@ -417,8 +417,14 @@ impl Sessions {
     }
 
     /// Drops every cached lookup (after a change to users' groups or state made elsewhere, such
-    /// as over SCIM, so the next request sees it).
+    /// as over SCIM, so the next request sees it), here and on every other server.
     pub fn forget(&self) {
+        self.forget_here();
+        self.store.announce(crate::store::Notice::Forget);
+    }
+
+    /// Drops every cached lookup on this server only.
+    pub fn forget_here(&self) {
         if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }

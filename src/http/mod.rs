@@ -40,7 +40,7 @@ pub struct App {
     pub config: Config,
     pub store: Store,
     pub clock: SharedClock,
-    pub auth: Authenticator,
+    pub auth: Arc<Authenticator>,
     /// What principals may do: roles, policies, the decision cache.
     pub authz: Arc<crate::auth::policy::Authz>,
     pub trigger: Arc<Trigger>,
@@ -91,7 +91,7 @@ pub fn router(app: State) -> Router {
         )
         .nest("/scim/v2", scim::router())
         .merge(web::router())
-        .fallback(api::system::not_found)
-        .with_state(app);
-    trace::wrap(routes)
+        .fallback(api::system::not_found);
+    let proxies: Arc<[ipnet::IpNet]> = app.config.trusted_proxies.clone().into();
+    trace::wrap(routes.with_state(app), proxies)
 }

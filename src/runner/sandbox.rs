@@ -142,7 +142,7 @@ pub fn hidden_paths(config: &Config) -> Vec<PathBuf> {
         config.data_dir.clone(),
         config.identity.secret_key_file.clone(),
     ];
-    if let Some(db) = sqlite_path(&config.database_url) {
+    if let Some(db) = config.sqlite_file() {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut name = db.clone().into_os_string();
             name.push(suffix);
@@ -168,15 +168,6 @@ pub fn hidden_paths(config: &Config) -> Vec<PathBuf> {
         .filter_map(|p| std::path::absolute(&p).ok())
         .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
         .collect()
-}
-
-/// The file of a `sqlite://PATH?options` URL.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
 fn find_program(name: &str, path: Option<std::ffi::OsString>) -> Option<PathBuf> {

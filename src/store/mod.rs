@@ -44,6 +44,7 @@ mod local_accounts;
 mod logins;
 mod logs;
 mod netrc;
+mod notices;
 mod providers;
 mod repos;
 mod retention;
@@ -76,6 +77,7 @@ pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
 pub use logs::LogChunk;
 pub use netrc::SealedNetrc;
+pub use notices::{CHANNEL, Heard, Listener, Notice};
 pub use providers::{GrantedScopes, NewDraft, Slot, StoredProvider};
 pub use repos::{NewRepo, RepoPatch};
 pub use retention::Reach;
@@ -111,6 +113,8 @@ pub struct Store {
     /// repository below drops its entry.
     repos:
         std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, crate::domain::Repo>>>,
+    /// Notices to the other servers on the same PostgreSQL database (`None`: SQLite).
+    notices: Option<notices::Sender>,
 }
 
 impl std::fmt::Debug for Store {
@@ -169,6 +173,7 @@ impl Store {
                 write: std::sync::Arc::new(Db::Sqlite(write)),
                 read: std::sync::Arc::new(Db::Sqlite(read)),
                 repos: Default::default(),
+                notices: None,
             })
         } else {
             let pool = PgPoolOptions::new()
@@ -177,11 +182,13 @@ impl Store {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL (check HANGAR_DATABASE_URL)")?;
+            let notices = Some(notices::Sender::start(pool.clone()));
             let pool = std::sync::Arc::new(Db::Postgres(pool));
             Ok(Store {
                 write: pool.clone(),
                 read: pool,
                 repos: Default::default(),
+                notices,
             })
         }
     }

@@ -97,10 +97,12 @@ impl Store {
         Ok(found)
     }
 
+    /// Drops a changed repository's cached copy here and on every other server.
     fn forget_repo(&self, slug: &str) {
-        if let Ok(mut cache) = self.repos.write() {
-            cache.remove(slug);
-        }
+        self.forget_repo_here(slug);
+        self.announce(super::Notice::Repo {
+            slug: slug.to_string(),
+        });
     }
 
     /// An active or inactive repository by `owner/name`.

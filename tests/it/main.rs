@@ -12,6 +12,7 @@ mod build_identity;
 mod builds;
 mod cli;
 mod client_credentials;
+mod cluster;
 mod crash;
 mod cron;
 mod cron_cli;

@@ -45,6 +45,7 @@ pub fn config(data: &std::path::Path, database_url: &str) -> Config {
         log_limit: 1 << 30,
         cancel_grace: Duration::from_secs(2),
         sandbox: SandboxMode::Off,
+        trusted_proxies: Vec::new(),
         config_file: None,
         log: "warn".into(),
         log_format: LogFormat::Text,
