@@ -6,6 +6,7 @@
 mod audit;
 mod authz;
 mod cron;
+mod lease_rate;
 mod load;
 mod revoke;
 mod runner_lease;
@@ -129,6 +130,20 @@ pub enum Bench {
         #[arg(long, default_value_t = 200)]
         builds: usize,
     },
+    /// Stages leased per second by remote runners from a server on PostgreSQL (each lease one
+    /// `FOR UPDATE SKIP LOCKED` claim over the runner protocol).
+    LeaseRate {
+        #[arg(long, default_value_t = 3000)]
+        stages: usize,
+        #[arg(long, default_value_t = 4)]
+        runners: usize,
+        /// Lease requests in flight per runner.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// The PostgreSQL database the server uses (migrated; the bench adds a repository).
+        #[arg(long)]
+        database_url: String,
+    },
     /// Every benchmark above with its default size.
     All,
 }
@@ -169,6 +184,12 @@ pub async fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             database_url,
         } => cron::run(jobs, ticks, database_url.as_deref()).await?,
         Bench::Web { repos, samples } => web::run(repos, samples).await?,
+        Bench::LeaseRate {
+            stages,
+            runners,
+            connections,
+            database_url,
+        } => lease_rate::run(stages, runners, connections, &database_url).await?,
         Bench::RunnerLease { builds } => runner_lease::run(builds).await?,
         Bench::All => {
             authz::run()?;
