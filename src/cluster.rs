@@ -63,7 +63,7 @@ impl Peers {
             }
             Notice::Repo { slug } => self.store.forget_repo_here(&slug),
             Notice::Work => self.scheduler.wake_here(),
-            Notice::Cancel { build } => self.scheduler.heard_cancel(BuildId(build)),
+            Notice::Cancel { build } => self.scheduler.cancel_here(BuildId(build)),
             Notice::Build { repo, build } => {
                 self.scheduler
                     .heard_build(RepoId(repo), BuildId(build))

@@ -285,14 +285,7 @@ impl Scheduler {
             .await?;
         if cancelled.is_some() {
             self.workload.forget_build(build);
-            let token = self
-                .cancels
-                .lock()
-                .ok()
-                .and_then(|mut map| map.remove(&build));
-            if let Some(token) = token {
-                token.cancel();
-            }
+            self.cancel_here(build);
             // The build may run on a runner of another server on the same database.
             self.store.announce(Notice::cancel(build));
             metrics::counter!("hangar_builds_finished_total", "status" => Status::Killed.as_str())
@@ -346,8 +339,9 @@ impl Scheduler {
         Ok(recovery.stages)
     }
 
-    /// Another server cancelled `build`: its steps running here stop.
-    pub fn heard_cancel(&self, build: BuildId) {
+    /// Stops `build`'s steps running on this server's runners (cancelled here, or by another
+    /// server).
+    pub fn cancel_here(&self, build: BuildId) {
         let token = self
             .cancels
             .lock()

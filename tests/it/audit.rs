@@ -20,25 +20,8 @@ async fn chained_trail() -> (TestApp, Store, SecretBox) {
     app.start_build("acme/api", "main").await;
     app.wait_for_build("acme/api", 1).await;
     let url = app.database.url(app.data.path());
+    chained(&url).await;
     let store = Store::connect(&url).await.expect("store");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let newest = store
-            .list_audit(0, 100_000)
-            .await
-            .expect("audit")
-            .last()
-            .map(|e| e.id);
-        let chained = store.chain_tail().await.expect("tail").map(|t| t.audit_id);
-        if newest.is_some() && newest == chained {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the chain never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     app.stop().await;
     let keys = SecretBox::load(&app.data.path().join("secret.key")).expect("key");
     (app, store, keys)
@@ -119,4 +102,28 @@ async fn an_inserted_entry_is_found_and_the_command_exits_non_zero() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("entry 5"), "{err}");
+}
+
+/// Waits until the chainer has linked every entry written so far.
+pub async fn chained(url: &str) {
+    let store = Store::connect(url).await.expect("store");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let newest = store
+            .list_audit(0, 100_000)
+            .await
+            .expect("audit")
+            .last()
+            .map(|e| e.id);
+        let tail = store.chain_tail().await.expect("tail").map(|t| t.audit_id);
+        if newest.is_some() && newest == tail {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the chain never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    store.close().await;
 }

@@ -5,7 +5,7 @@
 import { api, check, config, run, shot, signIn } from './lib.mjs';
 
 async function save(page, selector) {
-  await Promise.all([page.waitForEvent('load'), page.click(selector)]);
+  await Promise.all([page.waitForEvent('load', { timeout: 60_000 }), page.click(selector)]);
 }
 
 await run(async (browser, context, current) => {

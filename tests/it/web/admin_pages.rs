@@ -5,10 +5,9 @@
 //! browser story `tests/web/admin.mjs` does the same in Chromium, with the settings' cron jobs.
 
 use super::WebApp;
+use crate::audit::chained;
 use crate::login::browser::{Browser, Page};
 use crate::support::database::TestDatabase;
-use hangar::store::Store;
-use std::time::Duration;
 
 async fn signed_in(web: &WebApp, login: &str) -> Browser {
     let browser = web.app.browser();
@@ -196,30 +195,6 @@ async fn the_audit_page_filters_the_trail_and_pages_it_newest_first() {
         bad.body
     );
     web.app.stop().await;
-}
-
-/// Waits until the chainer has linked every entry written so far.
-async fn chained(url: &str) {
-    let store = Store::connect(url).await.expect("store");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let newest = store
-            .list_audit(0, 100_000)
-            .await
-            .expect("audit")
-            .last()
-            .map(|e| e.id);
-        let tail = store.chain_tail().await.expect("tail").map(|t| t.audit_id);
-        if newest.is_some() && newest == tail {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the chain never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    store.close().await;
 }
 
 /// Edits an entry behind the server's back.
