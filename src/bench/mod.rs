@@ -140,7 +140,9 @@ pub enum Bench {
         /// Lease requests in flight per runner.
         #[arg(long, default_value_t = 8)]
         connections: usize,
-        /// The PostgreSQL database the server uses (migrated; the bench adds a repository).
+        /// An empty PostgreSQL database for this run (`createdb hangar_bench`): the bench's
+        /// server migrates it and seals its keys there, so a database of an earlier run will
+        /// not open with the new run's key.
         #[arg(long)]
         database_url: String,
     },

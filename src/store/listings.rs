@@ -16,17 +16,26 @@ pub struct BuildFilter {
 }
 
 impl Store {
-    /// The newest build of every repository that has one, in one statement (each found through
-    /// the `(repo_id, number)` index).
-    pub async fn list_latest_builds(&self) -> Result<HashMap<RepoId, Build>> {
+    /// The newest build of each of `repos` that has one, in one statement: the newest number
+    /// per repository through the `(repo_id, number)` index, then those builds.
+    pub async fn list_latest_builds(&self, repos: &[RepoId]) -> Result<HashMap<RepoId, Build>> {
+        if repos.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks: Vec<String> = (1..=repos.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT {BUILD_COLUMNS} FROM builds b WHERE b.number = \
-             (SELECT MAX(l.number) FROM builds l WHERE l.repo_id = b.repo_id)"
+            "SELECT {BUILD_COLUMNS} FROM builds b JOIN (SELECT repo_id AS of_repo, \
+             MAX(number) AS newest FROM builds WHERE repo_id IN ({}) GROUP BY repo_id) m \
+             ON b.repo_id = m.of_repo AND b.number = m.newest",
+            marks.join(", ")
         );
-        let rows: Vec<BuildRow> = on!(&*self.read, p => sqlx::query_as(&sql)
-            .fetch_all(p)
-            .await
-            .map_err(db)?);
+        let rows: Vec<BuildRow> = on!(&*self.read, p => {
+            let mut q = sqlx::query_as::<_, BuildRow>(&sql);
+            for repo in repos {
+                q = q.bind(repo.0);
+            }
+            q.fetch_all(p).await.map_err(db)?
+        });
         rows.into_iter()
             .map(|r| r.into_build().map(|b| (b.repo_id, b)))
             .collect()

@@ -115,7 +115,13 @@ pub struct Store {
         std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, crate::domain::Repo>>>,
     /// Notices to the other servers on the same PostgreSQL database (`None`: SQLite).
     notices: Option<notices::Sender>,
+    /// The active repositories as last listed, with a generation that every repository change
+    /// moves on (a list read before a change is never kept after it).
+    listed: std::sync::Arc<std::sync::Mutex<RepoList>>,
 }
+
+/// A generation and the repositories listed in it.
+type RepoList = (u64, Option<std::sync::Arc<Vec<crate::domain::Repo>>>);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,6 +180,7 @@ impl Store {
                 read: std::sync::Arc::new(Db::Sqlite(read)),
                 repos: Default::default(),
                 notices: None,
+                listed: Default::default(),
             })
         } else {
             let pool = PgPoolOptions::new()
@@ -189,6 +196,7 @@ impl Store {
                 read: pool,
                 repos: Default::default(),
                 notices,
+                listed: Default::default(),
             })
         }
     }

@@ -164,6 +164,7 @@ impl Store {
         if let Ok(mut cache) = self.repos.write() {
             cache.clear();
         }
+        self.forget_repo_list();
     }
 
     /// Drops one cached repository, here only.
@@ -171,6 +172,7 @@ impl Store {
         if let Ok(mut cache) = self.repos.write() {
             cache.remove(slug);
         }
+        self.forget_repo_list();
     }
 }
 

@@ -136,6 +136,34 @@ impl Store {
         rows.into_iter().map(RepoRow::into_repo).collect()
     }
 
+    /// The active repositories, as [`Store::list_repos`], from memory until a repository
+    /// changes (here, or on another server, which tells this one). For pages: a repository's
+    /// `counter` may be behind, as builds move it without a change to the repository.
+    pub async fn list_repos_cached(&self) -> Result<std::sync::Arc<Vec<Repo>>> {
+        let generation = match self.listed.lock() {
+            Ok(listed) => match &listed.1 {
+                Some(list) => return Ok(list.clone()),
+                None => listed.0,
+            },
+            Err(_) => 0,
+        };
+        let list = std::sync::Arc::new(self.list_repos().await?);
+        if let Ok(mut listed) = self.listed.lock()
+            && listed.0 == generation
+        {
+            listed.1 = Some(list.clone());
+        }
+        Ok(list)
+    }
+
+    /// Drops the cached list of repositories.
+    pub(super) fn forget_repo_list(&self) {
+        if let Ok(mut listed) = self.listed.lock() {
+            listed.0 += 1;
+            listed.1 = None;
+        }
+    }
+
     /// Changes the settings in `patch`.
     pub async fn update_repo(
         &self,

@@ -1235,10 +1235,22 @@ async fn story_listings(store: &Store) {
         )
         .await
         .expect("builds");
-    let latest = store.list_latest_builds().await.expect("latest");
+    let latest = store
+        .list_latest_builds(&[api.id, web.id, quiet.id])
+        .await
+        .expect("latest");
     assert_eq!(latest[&api.id].number, 3);
     assert_eq!(latest[&web.id].number, 1);
     assert!(!latest.contains_key(&quiet.id), "no build, no entry");
+    let only_web = store.list_latest_builds(&[web.id]).await.expect("latest");
+    assert_eq!(only_web.len(), 1, "only the repositories asked for");
+    assert!(
+        store
+            .list_latest_builds(&[])
+            .await
+            .expect("none")
+            .is_empty()
+    );
     let numbers = |builds: Vec<Build>| builds.iter().map(|b| b.number).collect::<Vec<_>>();
     let filter = |branch: Option<&str>, event| hangar::store::BuildFilter {
         branch: branch.map(str::to_string),
@@ -1259,6 +1271,15 @@ async fn story_listings(store: &Store) {
         .await
         .expect("a page");
     assert_eq!(numbers(second_page), [1]);
+    let listed = store.list_repos_cached().await.expect("listed");
+    assert_eq!(listed.len(), 3);
+    activate(store, "acme/new", "s4").await;
+    let listed = store.list_repos_cached().await.expect("listed again");
+    assert_eq!(
+        listed.len(),
+        4,
+        "a repository activated since shows at once"
+    );
 }
 
 fn new_build(repo: &Repo, delivery: &str) -> NewBuild {

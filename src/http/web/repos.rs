@@ -56,20 +56,24 @@ pub async fn render(app: &State, viewer: &Viewer, query: &Option<String>) -> Res
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let repos = app.store.list_repos().await?;
+    let repos = app.store.list_repos_cached().await?;
     let readable: Vec<_> = app
         .authz
-        .readable(&viewer.principal, &repos)
+        .readable(&viewer.principal, &repos[..])
         .into_iter()
         .filter(|r| filter.is_empty() || r.slug.contains(filter.as_str()))
         .collect();
     let total = readable.len();
-    let mut latest = app.store.list_latest_builds().await?;
-    let now = app.clock.now_ms();
-    let rows = readable
+    let shown: Vec<_> = readable
         .into_iter()
         .skip((page_number - 1) * PER_PAGE)
         .take(PER_PAGE)
+        .collect();
+    let ids: Vec<_> = shown.iter().map(|r| r.id).collect();
+    let mut latest = app.store.list_latest_builds(&ids).await?;
+    let now = app.clock.now_ms();
+    let rows = shown
+        .into_iter()
         .map(|r| match latest.remove(&r.id) {
             Some(b) => Row {
                 slug: r.slug.clone(),
