@@ -179,14 +179,7 @@ impl Scheduler {
                 .map(|(k, _)| *k)
                 .collect()
         };
-        let end = LeaseEnd {
-            why: "runner lost".into(),
-            requeue: true,
-            started: Vec::new(),
-        };
-        for key in unknown {
-            self.end_remote(key, &end).await?;
-        }
+        self.end_remote(&unknown, "runner lost", true).await?;
         self.store.record_runner_seen(runner, now).await
     }
 
@@ -350,15 +343,23 @@ impl Scheduler {
         }
     }
 
-    /// Ends a remote lease without its runner (lost or revoked) and moves the build on.
-    async fn end_remote(&self, key: LeaseKey, end: &LeaseEnd) -> Result<()> {
+    /// Ends remote leases without their runner (lost or revoked) and moves their builds on.
+    /// With `requeue`, a stage none of whose steps had started goes back to the queue.
+    async fn end_remote(&self, keys: &[LeaseKey], why: &str, requeue: bool) -> Result<()> {
+        for &key in keys {
+            self.end_one_remote(key, why, requeue).await?;
+        }
+        Ok(())
+    }
+
+    async fn end_one_remote(&self, key: LeaseKey, why: &str, requeue: bool) -> Result<()> {
         let (assignment, stepped) = match self.remote.lock()?.held.get(&key) {
             Some(h) if h.ended.is_none() => (h.assignment.clone(), h.stepped.clone()),
             _ => return Ok(()),
         };
         let end = LeaseEnd {
-            why: end.why.clone(),
-            requeue: end.requeue && stepped.is_empty(),
+            why: why.to_string(),
+            requeue: requeue && stepped.is_empty(),
             started: stepped,
         };
         let now = self.clock.now_ms();
@@ -398,14 +399,7 @@ impl Scheduler {
                 .map(|(k, _)| *k)
                 .collect()
         };
-        let end = LeaseEnd {
-            why: "runner lost".into(),
-            requeue: true,
-            started: Vec::new(),
-        };
-        for key in &lost {
-            self.end_remote(*key, &end).await?;
-        }
+        self.end_remote(&lost, "runner lost", true).await?;
         Ok(lost.len())
     }
 
@@ -440,15 +434,7 @@ impl Scheduler {
                 .map(|(k, _)| *k)
                 .collect()
         };
-        let end = LeaseEnd {
-            why: "runner revoked".into(),
-            requeue: false,
-            started: Vec::new(),
-        };
-        for key in keys {
-            self.end_remote(key, &end).await?;
-        }
-        Ok(())
+        self.end_remote(&keys, "runner revoked", false).await
     }
 
     /// After a restart: the stages remote runners held end `error` ("server restarted"), as

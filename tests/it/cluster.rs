@@ -2,14 +2,12 @@
 //! the other at once (a revoked token, a cancelled build), and watchers connected to one see
 //! builds that run on the other. They run where PostgreSQL is (always in CI).
 
-#![allow(clippy::disallowed_methods)] // one story starts a `hangar runner` process
-
+use crate::runners::spawn_runner;
 use crate::support::database::TestDatabase;
 use crate::support::{ADMIN_TOKEN, GitRepo, TestApp};
 use crate::tokens::{make, person};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The first server (on `database`, its in-process runner as `first_runs` says) and a second on
@@ -239,21 +237,7 @@ async fn a_runner_revoked_through_one_server_loses_its_stage_on_the_other_at_onc
     assert_eq!(status, 201, "{made}");
     let token = made["token"].as_str().expect("a token").to_string();
     // The runner talks to the second server only.
-    let work = tempfile::tempdir().expect("a folder");
-    let mut runner = Command::new(env!("CARGO_BIN_EXE_hangar"))
-        .arg("runner")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HANGAR_SERVER_URL", &url)
-        .env("HANGAR_RUNNER_TOKEN", &token)
-        .env("HANGAR_DATA_DIR", work.path())
-        .env("HANGAR_SANDBOX", "off")
-        .env("HANGAR_CANCEL_GRACE", "1s")
-        .env("HANGAR_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the runner starts");
+    let _runner = spawn_runner(&url, &token, "");
     first.start_build("acme/api", "main").await;
     let pid = step_pid(&pid_file).await;
 
@@ -271,8 +255,6 @@ async fn a_runner_revoked_through_one_server_loses_its_stage_on_the_other_at_onc
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = runner.kill();
-    let _ = runner.wait();
     second.shutdown.cancel();
     let _ = second.done.await;
 }

@@ -36,7 +36,7 @@ async fn register(app: &TestApp, name: &str, labels: &str) -> String {
 }
 
 /// A `hangar runner` process.
-struct RunnerProcess {
+pub struct RunnerProcess {
     child: Child,
     _work: tempfile::TempDir,
 }
@@ -58,15 +58,14 @@ impl Drop for RunnerProcess {
     }
 }
 
-/// Starts `hangar runner` against `app` with `token` and `labels`; returns once the server
-/// has heard its first heartbeat.
-async fn start_runner(app: &TestApp, name: &str, token: &str, labels: &str) -> RunnerProcess {
+/// Starts `hangar runner` against the server at `url` with `token` and `labels`.
+pub fn spawn_runner(url: &str, token: &str, labels: &str) -> RunnerProcess {
     let work = tempfile::tempdir().expect("a folder");
     let child = Command::new(env!("CARGO_BIN_EXE_hangar"))
         .arg("runner")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HANGAR_SERVER_URL", &app.url)
+        .env("HANGAR_SERVER_URL", url)
         .env("HANGAR_RUNNER_TOKEN", token)
         .env("HANGAR_RUNNER_LABELS", labels)
         .env("HANGAR_RUNNER_CAPACITY", "2")
@@ -78,7 +77,13 @@ async fn start_runner(app: &TestApp, name: &str, token: &str, labels: &str) -> R
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the runner starts");
-    let runner = RunnerProcess { child, _work: work };
+    RunnerProcess { child, _work: work }
+}
+
+/// Starts `hangar runner` against `app` with `token` and `labels`; returns once the server
+/// has heard its first heartbeat.
+async fn start_runner(app: &TestApp, name: &str, token: &str, labels: &str) -> RunnerProcess {
+    let runner = spawn_runner(&app.url, token, labels);
     wait_for(app, &format!("runner {name} says hello"), |runners| {
         runners
             .iter()
