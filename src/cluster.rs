@@ -10,7 +10,7 @@
 
 use crate::auth::Authenticator;
 use crate::auth::session::Sessions;
-use crate::domain::{BuildId, RepoId, RunnerId, StepId};
+use crate::domain::{BuildId, RepoId, RunnerId, StageId, StepId};
 use crate::live::Live;
 use crate::scheduler::Scheduler;
 use crate::store::{Heard, Notice, Store};
@@ -87,9 +87,11 @@ impl Peers {
             }
             Notice::LogEnd { step } => self.live.end_log(StepId(step)),
             Notice::RunnerRevoked { runner } => {
-                if let Err(e) = self.scheduler.runner_revoked_here(RunnerId(runner)).await {
-                    tracing::warn!(error = %e.detail(), "ending a revoked runner's leases failed");
-                }
+                self.scheduler.runner_revoked_here(RunnerId(runner))
+            }
+            Notice::LeaseEnded { stage, lease, why } => {
+                self.scheduler
+                    .lease_ended_elsewhere((StageId(stage), lease), &why);
             }
         }
     }
@@ -98,5 +100,6 @@ impl Peers {
         self.auth.forget_here();
         self.sessions.forget_here();
         self.store.forget_repos_here();
+        self.scheduler.remote.forget_here();
     }
 }

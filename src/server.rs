@@ -135,7 +135,8 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         .with_runner_timeout(config.runner_timeout),
     );
     let runner_name = format!("{}-local", hostname());
-    let recovered = scheduler.recover(&runner_name).await? + scheduler.recover_remote().await?;
+    // Remote runners' leases outlive a restart: their runners go on, or are lost if silent.
+    let recovered = scheduler.recover(&runner_name).await?;
     if recovered > 0 {
         tracing::warn!(
             stages = recovered,

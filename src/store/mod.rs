@@ -39,6 +39,7 @@ mod forges;
 mod grants;
 mod identity;
 mod issuer;
+mod leases;
 mod listings;
 mod local_accounts;
 mod logins;
@@ -72,6 +73,7 @@ pub use identity::LiveCredential;
 pub use issuer::{
     NewProviderSession, OAuthClient, PendingLogin, ProviderSession, StoredSigningKey,
 };
+pub use leases::{LeaseEnd, LeaseEnded, LeaseRecord, OpenLease};
 pub use listings::BuildFilter;
 pub use local_accounts::{LocalAccount, NewLocalUser};
 pub use logins::{LoginRecorded, LoginTransaction, ProviderAccount, RoleMap, ScimMatch};
@@ -81,7 +83,7 @@ pub use notices::{CHANNEL, Heard, Listener, Notice};
 pub use providers::{GrantedScopes, NewDraft, Slot, StoredProvider};
 pub use repos::{NewRepo, RepoPatch};
 pub use retention::Reach;
-pub use runners::{LeaseEnd, LeaseEnded, NewRunner};
+pub use runners::NewRunner;
 pub use scim::{ScimClient, ScimPage, ScimUser, ScimUserWrite};
 pub use scim_groups::{GroupChange, ScimGroup};
 pub use secrets::{IdTokenGrant, NewSecret, Rekey, SealedSecret, SecretPatch, SecretScope};

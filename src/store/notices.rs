@@ -33,6 +33,8 @@ pub enum Notice {
     LogEnd { step: i64 },
     /// A remote runner was revoked: its token stops working and its leases end.
     RunnerRevoked { runner: i64 },
+    /// A remote lease ended (finished, lost, revoked): its runner's watch returns.
+    LeaseEnded { stage: i64, lease: i64, why: String },
 }
 
 impl Notice {
@@ -49,6 +51,14 @@ impl Notice {
 
     pub fn log(step: StepId, seq: i64) -> Notice {
         Notice::Log { step: step.0, seq }
+    }
+
+    pub fn lease_ended(key: crate::leases::LeaseKey, why: &str) -> Notice {
+        Notice::LeaseEnded {
+            stage: key.0.0,
+            lease: key.1,
+            why: why.to_string(),
+        }
     }
 
     pub fn log_end(step: StepId) -> Notice {

@@ -1,11 +1,8 @@
-//! Remote runners' identities (registered, looked up by token hash, revoked, their heartbeats
-//! recorded) and the end of a remote lease: a stage whose runner was lost or revoked ends
-//! `error`, or goes back to the queue once when none of its steps had started.
+//! Remote runners' identities: registered, looked up by token hash, revoked, their heartbeats
+//! recorded (their leases are in `leases.rs`).
 
-use super::rows::{STAGE_COLUMNS, StageRow};
-use super::stages::{Finished, build_number, close_steps, lock_build_of_stage, progress, slug_of};
-use super::{Store, audit, db, list};
-use crate::domain::{Actor, AuditAction, AuditEvent, Runner, RunnerId, StageId, Status, StepId};
+use super::{Store, audit, db};
+use crate::domain::{Actor, AuditAction, AuditEvent, Runner, RunnerId};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
@@ -61,28 +58,6 @@ pub struct NewRunner {
     pub repos: Vec<String>,
     pub hash: String,
     pub prefix: String,
-}
-
-/// Why a remote lease ends without its runner's report.
-#[derive(Debug, Clone)]
-pub struct LeaseEnd {
-    /// The stage's error: "runner lost", "runner revoked".
-    pub why: String,
-    /// Put the stage back in the queue (once) when none of its steps had started.
-    pub requeue: bool,
-    /// Steps that may have started though the runner never said so: they end `error` too.
-    pub started: Vec<StepId>,
-}
-
-/// What ending a lease did.
-#[derive(Debug, Clone)]
-pub enum LeaseEnded {
-    /// The lease was no longer current (the stage finished, was cancelled or leased again).
-    Gone,
-    /// The stage is pending again.
-    Requeued,
-    /// The stage ended `error`; the build moved on.
-    Ended(Box<Finished>),
 }
 
 impl Store {
@@ -204,120 +179,5 @@ impl Store {
             .into_iter()
             .map(|(slug, number, stage)| format!("{slug}#{number}/{stage}"))
             .collect())
-    }
-
-    /// The names of remote runners holding running stages (after a restart, their leases are
-    /// ended: this server no longer knows them).
-    pub async fn list_remote_machines(&self) -> Result<Vec<String>> {
-        Ok(on!(&*self.read, p => sqlx::query_scalar(
-            "SELECT DISTINCT machine FROM stages WHERE status = 'running' AND runner_id > 0")
-            .fetch_all(p)
-            .await
-            .map_err(db)?))
-    }
-
-    /// Ends lease number `lease` of `stage` without its runner: back to the queue (once, when
-    /// `end.requeue` and no step had started), else `error` with `end.why`.
-    pub async fn end_lease(
-        &self,
-        stage: StageId,
-        lease: i64,
-        end: &LeaseEnd,
-        now: i64,
-    ) -> Result<LeaseEnded> {
-        let mut tx = self.begin().await?;
-        lock_build_of_stage(&mut tx, stage).await?;
-        let held: Option<(i64, i64)> = on!(&mut tx, t => sqlx::query_as(
-            "SELECT requeued, (SELECT COUNT(*) FROM steps WHERE stage_id = $1 AND started > 0) \
-             FROM stages WHERE id = $1 AND status = 'running' AND lease = $2 AND runner_id > 0")
-            .bind(stage.0)
-            .bind(lease)
-            .fetch_optional(&mut **t)
-            .await
-            .map_err(db)?);
-        let Some((requeued, started)) = held else {
-            return Ok(LeaseEnded::Gone);
-        };
-        let system = Actor::system();
-        if end.requeue && requeued == 0 && started == 0 {
-            on!(&mut tx, t => sqlx::query("DELETE FROM steps WHERE stage_id = $1")
-                .bind(stage.0)
-                .execute(&mut **t)
-                .await
-                .map_err(db)?
-                .rows_affected());
-            let sql = format!(
-                "UPDATE stages SET status = 'pending', machine = '', runner_id = 0, started = 0, \
-                 requeued = requeued + 1, updated = $2, version = version + 1 WHERE id = $1 \
-                 RETURNING {STAGE_COLUMNS}"
-            );
-            let row: StageRow = on!(&mut tx, t => sqlx::query_as(&sql)
-                .bind(stage.0)
-                .bind(now)
-                .fetch_one(&mut **t)
-                .await
-                .map_err(db)?);
-            let stage = row.into_stage()?;
-            let slug = slug_of(&mut tx, &stage).await?;
-            let number = build_number(&mut tx, stage.build_id).await?;
-            let event = AuditEvent::new(
-                &system,
-                AuditAction::StageRequeued,
-                format!("build:{slug}#{number}/{}", stage.name),
-            )
-            .with_detail(serde_json::json!({ "why": end.why }));
-            audit::append(&mut tx, now, &[event]).await?;
-            tx.commit().await?;
-            return Ok(LeaseEnded::Requeued);
-        }
-        let sql = format!(
-            "UPDATE stages SET status = 'error', exit_code = 0, error = $2, stopped = $3, \
-             updated = $3, version = version + 1 WHERE id = $1 RETURNING {STAGE_COLUMNS}"
-        );
-        let row: StageRow = on!(&mut tx, t => sqlx::query_as(&sql)
-            .bind(stage.0)
-            .bind(&end.why)
-            .bind(now)
-            .fetch_one(&mut **t)
-            .await
-            .map_err(db)?);
-        let stage = row.into_stage()?;
-        if !end.started.is_empty() {
-            // Counted as running, so that `close_steps` ends them `error` with the reason.
-            let sql = format!(
-                "UPDATE steps SET status = 'running', version = version + 1 \
-                 WHERE stage_id = $1 AND status = 'pending' AND id IN ({})",
-                list(end.started.len(), 2)
-            );
-            on!(&mut tx, t => {
-                let q = sqlx::query(&sql).bind(stage.id.0);
-                end.started
-                    .iter()
-                    .fold(q, |q, id| q.bind(id.0))
-                    .execute(&mut **t)
-                    .await
-                    .map_err(db)?
-                    .rows_affected()
-            });
-        }
-        close_steps(&mut tx, &[stage.id], Status::Error, &end.why, now).await?;
-        let slug = slug_of(&mut tx, &stage).await?;
-        let number = build_number(&mut tx, stage.build_id).await?;
-        let mut events = vec![
-            AuditEvent::new(
-                &system,
-                AuditAction::StageFinished,
-                format!("build:{slug}#{number}/{}", stage.name),
-            )
-            .with_detail(serde_json::json!({ "status": "error", "why": end.why })),
-        ];
-        let (build, released) = progress(&mut tx, stage.build_id, &slug, now, &mut events).await?;
-        audit::append(&mut tx, now, &events).await?;
-        tx.commit().await?;
-        Ok(LeaseEnded::Ended(Box::new(Finished {
-            build,
-            released,
-            applied: true,
-        })))
     }
 }

@@ -211,6 +211,9 @@ impl Store {
             .await
             .map_err(db)?);
         let build = build.into_build()?;
+        if scope.runner.0 > 0 {
+            super::leases::record_lease(&mut tx, stage.id, number, scope.runner, now).await?;
+        }
         let slug = slug_of(&mut tx, &stage).await?;
         let runner = Actor::runner(&filter.machine);
         let mut events = vec![AuditEvent::new(

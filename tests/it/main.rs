@@ -26,6 +26,7 @@ mod runners;
 mod sandbox;
 mod scim;
 mod secrets;
+mod shared_leases;
 mod statuses;
 mod store;
 mod tokens;

@@ -108,9 +108,9 @@ async fn create_steps(
     Json(steps): Json<Vec<NewStep>>,
 ) -> Result<axum::Json<Vec<Step>>> {
     let key = (StageId(stage), lease);
-    let a: std::sync::Arc<Assignment> = app.scheduler.held(&runner, key)?;
+    let a: std::sync::Arc<Assignment> = app.scheduler.held(&runner, key).await?;
     let created = app.scheduler.create_steps(&a, steps).await?;
-    app.scheduler.note_steps(key, &created)?;
+    app.scheduler.note_steps(key, &created);
     Ok(axum::Json(created))
 }
 
@@ -127,9 +127,9 @@ async fn update_step(
         )));
     }
     let key = (StageId(stage), lease);
-    let a = app.scheduler.held_step(&runner, key, update.step)?;
+    let (a, _) = app.scheduler.held_step(&runner, key, update.step).await?;
     if update.status != crate::domain::Status::Skipped {
-        app.scheduler.note_stepped(key, update.step)?;
+        app.scheduler.note_stepped(key, update.step).await?;
     }
     app.scheduler.update_step(&a, update).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -144,7 +144,8 @@ async fn append_log(
 ) -> Result<StatusCode> {
     let step = StepId(step);
     app.scheduler
-        .held_step(&runner, (StageId(stage), lease), step)?;
+        .held_step(&runner, (StageId(stage), lease), step)
+        .await?;
     app.scheduler
         .append_log(step, header.with_data(data.to_vec()))
         .await?;
@@ -158,10 +159,15 @@ async fn credentials(
     Json(ask): Json<StepAsk>,
 ) -> Result<axum::Json<Grant>> {
     let key = (StageId(stage), lease);
-    let a = app.scheduler.held_step(&runner, key, ask.step)?;
-    app.scheduler.check_step_name(key, ask.step, &ask.name)?;
+    let (a, name) = app.scheduler.held_step(&runner, key, ask.step).await?;
+    if name != ask.name {
+        return Err(Error::Forbidden(format!(
+            "step {} of stage {stage} is not named {:?}",
+            ask.step, ask.name
+        )));
+    }
     crate::leases::check_ask(&a, &ask)?;
-    app.scheduler.note_stepped(key, ask.step)?;
+    app.scheduler.note_stepped(key, ask.step).await?;
     let grant = app.scheduler.step_credentials(&a, ask).await?;
     Ok(axum::Json(Grant::from(&grant)))
 }
@@ -173,9 +179,9 @@ async fn finish(
     Json(result): Json<StageResult>,
 ) -> Result<StatusCode> {
     let key = (StageId(stage), lease);
-    let a = app.scheduler.held(&runner, key)?;
+    let a = app.scheduler.held(&runner, key).await?;
     app.scheduler.finish_stage(&a, result).await?;
-    app.scheduler.release(key);
+    app.scheduler.release(key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -29,7 +29,7 @@ pub struct Register {
     repos: Vec<String>,
 }
 
-/// A runner as listed: its record, its last heartbeat as this server saw it, its stages.
+/// A runner as listed: its record (with its last heartbeat, as any server saw it), its stages.
 #[derive(Debug, Serialize)]
 pub struct Listed {
     #[serde(flatten)]
@@ -40,17 +40,13 @@ pub struct Listed {
 
 /// Every live remote runner with what it runs now.
 pub async fn listing(app: &State) -> Result<Vec<Listed>> {
-    let seen = app.scheduler.remote.last_seen();
-    let running = app.scheduler.remote.running();
+    let running = app.scheduler.remote_running().await?;
     Ok(app
         .store
         .list_runners()
         .await?
         .into_iter()
-        .map(|mut runner| {
-            if let Some(&at) = seen.get(&runner.id) {
-                runner.last_seen = runner.last_seen.max(at);
-            }
+        .map(|runner| {
             let stages = running
                 .iter()
                 .filter(|r| r.runner == runner.id)

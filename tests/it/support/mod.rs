@@ -104,6 +104,19 @@ impl TestApp {
         }
     }
 
+    /// Starts the server again on the same data folder and database (after [`TestApp::stop`]),
+    /// its config adjusted by `adjust`; it listens on a new port.
+    pub async fn start_again(&mut self, adjust: impl FnOnce(&mut Config)) {
+        self.stop().await;
+        let mut config = config(self.data.path(), &self.database.url(self.data.path()));
+        adjust(&mut config);
+        let running = hangar::server::start(config, hangar::clock::system())
+            .await
+            .expect("the server starts again");
+        self.url = format!("http://{}", running.addr);
+        self.running = Some(running);
+    }
+
     /// Runs the server's cron scheduler once, now (it also ticks by itself each second).
     pub async fn tick_crons(&self) -> hangar::cron::Tick {
         let running = self.running.as_ref().expect("the server runs");
