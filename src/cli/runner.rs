@@ -27,7 +27,8 @@ pub enum RunnerCommand {
         /// key=value,... : the runner leases exactly the pipelines whose `node:` is these.
         #[arg(long, default_value = "")]
         labels: String,
-        /// Limit the runner to a repository (owner/name); repeat for more.
+        /// Limit the runner to a repository (owner/name; `*` within a part: acme/*); repeat
+        /// for more.
         #[arg(long = "repo")]
         repos: Vec<String>,
     },

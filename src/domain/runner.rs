@@ -15,7 +15,7 @@ pub struct Runner {
     pub prefix: String,
     /// The labels the runner leases with: exactly a pipeline's `node:` (Drone's rule).
     pub labels: BTreeMap<String, String>,
-    /// Repositories (`owner/name`) it may run stages of; empty: any.
+    /// Repositories (`owner/name`, `*` within a part: `acme/*`) it may run stages of; empty: any.
     pub repos: Vec<String>,
     /// What the runner last reported of itself.
     pub os: String,
@@ -34,6 +34,23 @@ pub struct Runner {
 /// Checks a runner's name: 1 to 64 letters, digits, `_`, `-` and `.`.
 pub fn check_name(name: &str) -> Result<(), String> {
     super::check_name("runner", name, 64)
+}
+
+/// Checks a repository scope of a runner: `owner/name`, where either part may hold `*`, which
+/// stands for any run of characters within that part (`acme/*`: every repository of `acme`;
+/// `*/api-*`).
+pub fn check_repo_scope(pattern: &str) -> Result<(), String> {
+    let Some((owner, name)) = pattern.split_once('/') else {
+        return Err(format!("{pattern:?} is not of the form owner/name"));
+    };
+    let stand_in = |part: &str| part.replace('*', "x");
+    super::Slug::new(&stand_in(owner), &stand_in(name)).map(|_| ())
+}
+
+/// A checked repository scope as a PostgreSQL `LIKE` pattern: `*` becomes `%`, and `_` (a
+/// `LIKE` wildcard, but a plain character in a repository name) is escaped.
+pub fn scope_like(pattern: &str) -> String {
+    pattern.replace('_', "\\_").replace('*', "%")
 }
 
 /// Parses `key=value,key=value` (what `--labels` and `HANGAR_RUNNER_LABELS` take). Empty text
@@ -67,6 +84,22 @@ pub fn labels_text(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repository_scope_is_a_slug_whose_parts_may_hold_wildcards() {
+        for good in ["acme/api", "acme/*", "*/api-*", "a_b/c.d"] {
+            assert_eq!(check_repo_scope(good), Ok(()), "{good}");
+        }
+        for bad in ["acme", "acme/api/x", "acme/a?i", "acme/[ab]", "/api", "acme/"] {
+            assert!(check_repo_scope(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_scope_becomes_a_like_pattern_whose_only_wildcards_are_its_stars() {
+        assert_eq!(scope_like("my_org/*"), "my\\_org/%");
+        assert_eq!(scope_like("acme/api"), "acme/api");
+    }
 
     #[test]
     fn labels_read_as_key_value_pairs_separated_by_commas() {

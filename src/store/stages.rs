@@ -3,6 +3,7 @@
 
 use super::rows::{BUILD_COLUMNS, BuildRow, STAGE_COLUMNS, STEP_COLUMNS, StageRow, StepRow};
 use super::{Db, Store, Tx, audit, db, list, values};
+use crate::domain::runner::scope_like;
 use crate::domain::{
     Actor, AuditAction, AuditEvent, Build, BuildId, RunnerId, Stage, StageId, Status, Step, StepId,
     build::build_status_from_stages,
@@ -128,14 +129,26 @@ impl Store {
     ) -> Result<Claim> {
         let labels = serde_json::to_string(&filter.labels).unwrap_or_else(|_| "{}".into());
         let n = filter.types.len() + scope.repos.len();
-        // `$1` os, `$2` arch, `$3` labels, `$4...` types, then the scope's repositories: the
-        // oldest stage `filter` may lease.
+        // `$1` os, `$2` arch, `$3` labels, `$4...` types, then the scope's repository patterns
+        // (`*` within a part: SQLite's case-sensitive `GLOB` as is; PostgreSQL's `LIKE` as
+        // `scope_like` writes it): the oldest stage `filter` may lease.
+        let (matches, patterns): (&str, Vec<String>) = match &*self.write {
+            Db::Sqlite(_) => ("GLOB", scope.repos.clone()),
+            Db::Postgres(_) => ("LIKE", scope.repos.iter().map(|p| scope_like(p)).collect()),
+        };
+        let scope = &LeaseScope {
+            runner: scope.runner,
+            repos: patterns,
+        };
         let repos = if scope.repos.is_empty() {
             String::new()
         } else {
+            let each: Vec<String> = (0..scope.repos.len())
+                .map(|i| format!("slug {matches} ${}", 4 + filter.types.len() + i))
+                .collect();
             format!(
-                "AND s.repo_id IN (SELECT id FROM repos WHERE slug IN ({}))",
-                list(scope.repos.len(), 4 + filter.types.len())
+                "AND s.repo_id IN (SELECT id FROM repos WHERE {})",
+                each.join(" OR ")
             )
         };
         let matching = format!(

@@ -599,9 +599,8 @@ async fn an_administrator_registers_lists_and_revokes_runners_from_the_command_l
     assert_eq!(app.get("/api/runners").await, json!([]));
 }
 
-#[tokio::test]
-async fn a_runner_limited_to_repositories_leases_only_their_stages() {
-    let app = server(TestDatabase::sqlite(), Duration::from_secs(60)).await;
+async fn a_runner_limited_to_repositories_leases_only_their_stages(database: TestDatabase) {
+    let app = server(database, Duration::from_secs(60)).await;
     let git = GitRepo::with_pipeline(
         "kind: pipeline\ntype: exec\nname: default\nclone: {disable: true}\nsteps:\n- name: run\n  commands: [true]\n",
     );
@@ -619,7 +618,10 @@ async fn a_runner_limited_to_repositories_leases_only_their_stages() {
     };
     let elsewhere = hangar::store::LeaseScope {
         runner: hangar::domain::RunnerId(7),
-        repos: vec!["acme/other".into()],
+        // Patterns match case and all: `_` is no wildcard, and `*` stays within its part.
+        repos: ["acme/other", "ACME/*", "acme/a_i", "acme/api-*", "*/x*"]
+            .map(String::from)
+            .to_vec(),
     };
     let none = store
         .claim_stage_for(&filter, &elsewhere, 1)
@@ -628,7 +630,7 @@ async fn a_runner_limited_to_repositories_leases_only_their_stages() {
     assert!(none.is_none(), "{none:?}");
     let here = hangar::store::LeaseScope {
         runner: hangar::domain::RunnerId(7),
-        repos: vec!["acme/other".into(), "acme/api".into()],
+        repos: vec!["acme/other".into(), "*/ap*".into()],
     };
     let (stage, _, lease) = store
         .claim_stage_for(&filter, &here, 2)
@@ -637,4 +639,17 @@ async fn a_runner_limited_to_repositories_leases_only_their_stages() {
         .expect("the stage of acme/api");
     assert_eq!((stage.machine.as_str(), lease), ("scoped", 1));
     store.close().await;
+}
+
+#[tokio::test]
+async fn a_runner_limited_to_repositories_leases_only_their_stages_on_sqlite() {
+    a_runner_limited_to_repositories_leases_only_their_stages(TestDatabase::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_runner_limited_to_repositories_leases_only_their_stages_on_postgres() {
+    let Some(database) = TestDatabase::postgres().await else {
+        return;
+    };
+    a_runner_limited_to_repositories_leases_only_their_stages(database).await;
 }

@@ -6,7 +6,7 @@ use crate::auth::policy::Action;
 use crate::auth::principal::Principal;
 use crate::auth::token;
 use crate::domain::Runner;
-use crate::domain::runner::{check_name, parse_labels};
+use crate::domain::runner::{check_name, check_repo_scope, parse_labels};
 use crate::error::{Error, Result};
 use crate::http::State;
 use crate::http::auth::require;
@@ -24,7 +24,8 @@ pub struct Register {
     /// `key=value,key=value`.
     #[serde(default)]
     labels: String,
-    /// `owner/name` of each repository the runner may run stages of; none: any.
+    /// `owner/name` of each repository the runner may run stages of, `*` standing for any run
+    /// of characters within a part (`acme/*`); none: any.
     #[serde(default)]
     repos: Vec<String>,
 }
@@ -79,9 +80,8 @@ pub async fn register(
     check_name(&body.name).map_err(Error::Invalid)?;
     let labels: BTreeMap<String, String> =
         parse_labels(&body.labels).map_err(|e| Error::Invalid(format!("labels: {e}")))?;
-    for slug in &body.repos {
-        crate::domain::Slug::parse(slug)
-            .map_err(|e| Error::Invalid(format!("repos: {slug:?}: {e}")))?;
+    for pattern in &body.repos {
+        check_repo_scope(pattern).map_err(|e| Error::Invalid(format!("repos: {pattern:?}: {e}")))?;
     }
     let minted = token::mint_runner_token();
     let new = NewRunner {
