@@ -301,3 +301,43 @@ pub async fn the_audit_chain_verifies(a: &TestApp, findings: &mut Vec<String>) {
     }
     store.close().await;
 }
+
+#[test]
+fn a_log_missing_a_line_or_showing_a_secret_is_a_finding() {
+    let step = |name: &str, status: &str| serde_json::json!({"name": name, "status": status});
+    let lines = |texts: &[String]| {
+        Value::Array(
+            texts
+                .iter()
+                .enumerate()
+                .map(|(pos, out)| serde_json::json!({"pos": pos, "out": out}))
+                .collect(),
+        )
+    };
+    let counted = |skip: usize| -> Vec<String> {
+        (1..=COUNT_LINES)
+            .filter(|k| *k != skip)
+            .map(|k| format!("count line {k} of build 7\n"))
+            .collect()
+    };
+    let ended = |count: Vec<String>, status: &str| Ended {
+        slug: "acme/chaos-1".into(),
+        number: 7,
+        build: serde_json::json!({"stages": [{"steps": [step("count", status)]}]}),
+        logs: HashMap::from([("count".to_string(), lines(&count))]),
+    };
+    let repo = Repo::for_checks("acme/chaos-1", "hush-hush");
+    let findings = |e: &Ended| {
+        let mut found = Vec::new();
+        logs_lost_nothing_and_show_no_secret(e, std::slice::from_ref(&repo), &mut found);
+        found.len()
+    };
+    assert_eq!(findings(&ended(counted(0), "success")), 0);
+    // A step that ended otherwise may stop early, but not skip a line.
+    assert_eq!(findings(&ended(counted(0)[..5].to_vec(), "error")), 0);
+    assert_eq!(findings(&ended(counted(3), "error")), 1);
+    assert_eq!(findings(&ended(counted(COUNT_LINES), "success")), 1);
+    let mut leaked = counted(0);
+    leaked.push("token hush-hush\n".into());
+    assert_eq!(findings(&ended(leaked, "success")), 1);
+}

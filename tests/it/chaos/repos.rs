@@ -22,6 +22,15 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// A repository as the checks see it, without its git repository (for the checks' tests).
+    pub fn for_checks(slug: &str, secret: &str) -> Repo {
+        Repo {
+            slug: slug.into(),
+            secret: secret.into(),
+            _git: GitRepo::with_pipeline("kind: pipeline\n"),
+        }
+    }
+
     /// The first 16 hex digits of the secret's SHA-256, as the step writes it in its mark.
     pub fn secret_digest(&self) -> String {
         digest(&self.secret)
