@@ -440,3 +440,45 @@ async fn heartbeat_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tries_are_spaced_250_ms_then_twice_as_far_up_to_4_s() {
+        let mut backoff = Backoff::new();
+        let delays: Vec<u128> = (0..7).map(|_| backoff.next().as_millis()).collect();
+        assert_eq!(delays, [250, 500, 1000, 2000, 4000, 4000, 4000]);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_tried_again() {
+        let mut tries = 0;
+        let refused: Result<()> = retrying("a report", Some(RETRY_FOR), || {
+            tries += 1;
+            async { Err(Error::Conflict("the lease has ended".into())) }
+        })
+        .await;
+        assert!(matches!(refused, Err(Error::Conflict(_))));
+        assert_eq!(tries, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_tried_again_until_it_answers() {
+        let mut tries = 0;
+        let answered = retrying("a report", Some(RETRY_FOR), || {
+            tries += 1;
+            let now = tries;
+            async move {
+                if now < 3 {
+                    Err(Error::internal(anyhow::anyhow!("connection refused")))
+                } else {
+                    Ok(now)
+                }
+            }
+        })
+        .await;
+        assert_eq!(answered.ok(), Some(3));
+    }
+}
