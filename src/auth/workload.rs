@@ -15,7 +15,7 @@ use crate::auth::issuer::signing::SigningKeys;
 use crate::auth::keys::SecretBox;
 use crate::config::Secret;
 use crate::domain::secret::is_fork;
-use crate::domain::{Build, BuildId, Event, Repo, SecretUse};
+use crate::domain::{Actor, AuditAction, AuditEvent, Build, BuildId, Event, Repo, SecretUse};
 use crate::error::{Error, Result};
 use crate::runner::{Assignment, StepAsk, StepGrant};
 use crate::store::{IdTokenGrant, Store};
@@ -188,6 +188,7 @@ impl Workload {
             netrc,
             ..StepGrant::default()
         };
+        self.record_secrets_granted(a, ask, &grant, now).await?;
         // Pull requests from forks, and senders taken at the forge's word, get no ID tokens
         // unless the repository allows it.
         let unverified = a.build.actor.as_ref().is_some_and(|actor| !actor.verified);
@@ -222,6 +223,31 @@ impl Workload {
             Secret::new(bearer),
         ));
         Ok(grant)
+    }
+
+    /// Records in the audit trail which secrets (by name) the runner holding `a` was handed
+    /// for the step `ask` names.
+    async fn record_secrets_granted(
+        &self,
+        a: &Assignment,
+        ask: &StepAsk,
+        grant: &StepGrant,
+        now: i64,
+    ) -> Result<()> {
+        if grant.secrets.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<&str> = grant.secrets.iter().map(|(n, _)| n.as_str()).collect();
+        let event = AuditEvent::new(
+            &Actor::runner(&a.stage.machine),
+            AuditAction::StepSecretsGranted,
+            format!(
+                "build:{}#{}/{}/{}",
+                a.repo.slug, a.build.number, a.stage.name, ask.name
+            ),
+        )
+        .with_detail(serde_json::json!({ "secrets": names, "lease": a.lease }));
+        self.store.record_audit(&event, now).await
     }
 
     /// The secrets among `names` the build may receive: encrypted `kind: secret` documents of

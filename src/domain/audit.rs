@@ -143,6 +143,9 @@ pub enum AuditAction {
     RunnerLost,
     /// A stage whose runner was lost before any step started went back to the queue.
     StageRequeued,
+    /// A step about to start was handed secrets (the detail names them, never their values);
+    /// the actor is the runner that holds the stage's lease.
+    StepSecretsGranted,
     // The embedded OpenID provider.
     /// A local user's password was set by an administrator.
     LocalPasswordChanged,
@@ -303,6 +306,7 @@ impl AuditAction {
             AuditAction::RunnerRevoked => "runner.revoked",
             AuditAction::RunnerLost => "runner.lost",
             AuditAction::StageRequeued => "stage.requeued",
+            AuditAction::StepSecretsGranted => "step.secrets_granted",
             AuditAction::AuditPruned => "audit.pruned",
             AuditAction::LocalPasswordChanged => "user.password_changed",
             AuditAction::LocalLoginSucceeded => "auth.local_login",

@@ -204,6 +204,9 @@ pub async fn run<L: Link>(link: Arc<L>, settings: Arc<Settings>, shutdown: Cance
     let slots = Arc::new(Semaphore::new(settings.capacity));
     let filter = settings.filter();
     let running = tokio_util::task::TaskTracker::new();
+    // After a failed lease request (the server unreachable or restarting), the next waits
+    // longer: 1 s, doubling up to 5 s, back to 1 s once one succeeds.
+    let mut retry = Duration::from_secs(1);
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -213,6 +216,9 @@ pub async fn run<L: Link>(link: Arc<L>, settings: Arc<Settings>, shutdown: Cance
             l = link.lease(&filter) => l,
             _ = shutdown.cancelled() => break,
         };
+        if leased.is_ok() {
+            retry = Duration::from_secs(1);
+        }
         match leased {
             Ok(Some(assignment)) => {
                 let link = link.clone();
@@ -224,8 +230,12 @@ pub async fn run<L: Link>(link: Arc<L>, settings: Arc<Settings>, shutdown: Cance
             }
             Ok(None) => {}
             Err(err) => {
-                tracing::warn!(error = %err.detail(), "leasing a stage failed; retrying in a second");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tracing::warn!(error = %err.detail(), retry_in_s = retry.as_secs(), "leasing a stage failed; trying again");
+                tokio::select! {
+                    _ = tokio::time::sleep(retry) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                retry = (retry * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -6,6 +6,10 @@
 //! lease; when the server refuses one (409: the lease ended; 403: it is not this runner's; 401:
 //! the runner was revoked) or a lease's watch says so, the stage's processes are stopped. A
 //! revoked runner stops altogether.
+//!
+//! A server that cannot be reached (or answers 5xx) is tried again with a growing delay, each
+//! try logged: at start, until it answers; for a report about a leased stage, for up to
+//! [`RETRY_FOR`] (a restart takes seconds; a report dropped sooner would leave a gap in a log).
 
 use super::wire::{ChunkHeader, Grant, Heartbeat, HeartbeatAnswer, LeaseAsk, WatchAnswer};
 use super::{Assignment, Link, StageResult, StepAsk, StepGrant, StepUpdate};
@@ -25,6 +29,53 @@ use tokio_util::sync::CancellationToken;
 const LEASE_TIMEOUT: Duration = Duration::from_secs(40);
 /// Any other call.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a report about a leased stage is tried again while the server cannot be reached.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// The delays between tries of a call that could not reach the server: 250 ms, doubling up to
+/// 4 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const MOST: Duration = Duration::from_secs(4);
+
+    fn new() -> Backoff {
+        Backoff(Self::FIRST)
+    }
+
+    /// The delay before the next try.
+    fn next(&mut self) -> Duration {
+        let delay = self.0;
+        self.0 = (delay * 2).min(Self::MOST);
+        delay
+    }
+}
+
+/// Runs `call` until it reaches the server, for at most `within` (`None`: until it does); a
+/// refusal (4xx) is not tried again.
+async fn retrying<T, F, Fut>(what: &str, within: Option<Duration>, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut backoff = Backoff::new();
+    loop {
+        match call().await {
+            Err(Error::Internal(e)) if within.is_none_or(|w| started.elapsed() < w) => {
+                let delay = backoff.next();
+                tracing::warn!(
+                    error = %format!("{e:#}"),
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "{what} failed; trying again"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// A remote runner's [`Link`]: the scheduler's calls over HTTP.
 pub struct RemoteLink {
@@ -137,8 +188,8 @@ impl RemoteLink {
             .map_err(|e| Error::internal(anyhow::anyhow!("{path} answered unreadable JSON: {e}")))
     }
 
-    /// A report about a leased stage: a refusal of the lease stops the stage; a failed
-    /// connection is tried again twice.
+    /// A report about a leased stage: a refusal of the lease stops the stage; a server that
+    /// cannot be reached is tried again (see [`retrying`]).
     async fn report<B: Serialize, T: DeserializeOwned>(
         &self,
         a: &Assignment,
@@ -146,18 +197,11 @@ impl RemoteLink {
         path: &str,
         body: &B,
     ) -> Result<Option<T>> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.call(method.clone(), path, body, CALL_TIMEOUT).await {
-                Err(Error::Internal(e)) if attempt < 3 => {
-                    tracing::warn!(error = %format!("{e:#}"), "a report failed; trying again");
-                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-                }
-                Err(e) => return Err(self.refusal(a, e)),
-                Ok(v) => return Ok(v),
-            }
-        }
+        retrying("a report", Some(RETRY_FOR), || {
+            self.call(method.clone(), path, body, CALL_TIMEOUT)
+        })
+        .await
+        .map_err(|e| self.refusal(a, e))
     }
 
     /// A refused lease (409, 403, 401) means the stage must stop here.
@@ -227,26 +271,18 @@ impl Link for RemoteLink {
             h.byte_count
         );
         let data = bytes::Bytes::from(chunk.data);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let sent = self
-                .send(
-                    Method::POST,
-                    &path,
-                    Some(data.clone().into()),
-                    false,
-                    CALL_TIMEOUT,
-                )
-                .await;
-            match sent {
-                Err(Error::Internal(_)) if attempt < 3 => {
-                    tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
-                }
-                Err(e) => return Err(self.refusal(a, e)),
-                Ok(_) => return Ok(()),
-            }
-        }
+        retrying("storing a log chunk", Some(RETRY_FOR), || {
+            self.send(
+                Method::POST,
+                &path,
+                Some(data.clone().into()),
+                false,
+                CALL_TIMEOUT,
+            )
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| self.refusal(a, e))
     }
 
     async fn finish_stage(&self, a: &Assignment, result: StageResult) -> Result<()> {
@@ -322,12 +358,15 @@ pub async fn serve(settings: RemoteSettings) -> anyhow::Result<()> {
         version: env!("CARGO_PKG_VERSION").into(),
         leases: Vec::new(),
     };
-    let hello = link.heartbeat(&beat).await.map_err(|e| {
-        anyhow::anyhow!(
-            "the server at {} (HANGAR_SERVER_URL) refused this runner: {e}",
-            settings.server_url
-        )
-    })?;
+    // A server that is not up yet (or restarting) is waited for; a refusal stops the runner.
+    let hello = retrying("reaching the server", None, || link.heartbeat(&beat))
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the server at {} (HANGAR_SERVER_URL) refused this runner: {e}",
+                settings.server_url
+            )
+        })?;
     if hello.labels != settings.labels {
         anyhow::bail!(
             "runner {} is registered with the labels {{{}}} but HANGAR_RUNNER_LABELS gives {{{}}}",
@@ -399,5 +438,47 @@ async fn heartbeat_loop(
             Err(Error::Unauthenticated(_)) => return,
             Err(e) => tracing::warn!(error = %e.detail(), "a heartbeat failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tries_are_spaced_250_ms_then_twice_as_far_up_to_4_s() {
+        let mut backoff = Backoff::new();
+        let delays: Vec<u128> = (0..7).map(|_| backoff.next().as_millis()).collect();
+        assert_eq!(delays, [250, 500, 1000, 2000, 4000, 4000, 4000]);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_tried_again() {
+        let mut tries = 0;
+        let refused: Result<()> = retrying("a report", Some(RETRY_FOR), || {
+            tries += 1;
+            async { Err(Error::Conflict("the lease has ended".into())) }
+        })
+        .await;
+        assert!(matches!(refused, Err(Error::Conflict(_))));
+        assert_eq!(tries, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_is_tried_again_until_it_answers() {
+        let mut tries = 0;
+        let answered = retrying("a report", Some(RETRY_FOR), || {
+            tries += 1;
+            let now = tries;
+            async move {
+                if now < 3 {
+                    Err(Error::internal(anyhow::anyhow!("connection refused")))
+                } else {
+                    Ok(now)
+                }
+            }
+        })
+        .await;
+        assert_eq!(answered.ok(), Some(3));
     }
 }

@@ -10,6 +10,7 @@ mod audit_shipping;
 mod authz;
 mod build_identity;
 mod builds;
+mod chaos;
 mod cli;
 mod client_credentials;
 mod cluster;

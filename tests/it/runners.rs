@@ -23,7 +23,7 @@ async fn server(database: TestDatabase, timeout: Duration) -> TestApp {
 }
 
 /// Registers a runner; returns its token.
-async fn register(app: &TestApp, name: &str, labels: &str) -> String {
+pub async fn register(app: &TestApp, name: &str, labels: &str) -> String {
     let (status, made) = app
         .call(
             Method::POST,
@@ -46,7 +46,7 @@ impl RunnerProcess {
         nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("a pid"))
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(self.pid(), signal).expect("the runner takes the signal");
     }
 }
@@ -60,6 +60,16 @@ impl Drop for RunnerProcess {
 
 /// Starts `hangar runner` against the server at `url` with `token` and `labels`.
 pub fn spawn_runner(url: &str, token: &str, labels: &str) -> RunnerProcess {
+    spawn_runner_with_capacity(url, token, labels, 2)
+}
+
+/// Like [`spawn_runner`], running at most `capacity` stages at once.
+pub fn spawn_runner_with_capacity(
+    url: &str,
+    token: &str,
+    labels: &str,
+    capacity: usize,
+) -> RunnerProcess {
     let work = tempfile::tempdir().expect("a folder");
     let child = Command::new(env!("CARGO_BIN_EXE_hangar"))
         .arg("runner")
@@ -68,7 +78,7 @@ pub fn spawn_runner(url: &str, token: &str, labels: &str) -> RunnerProcess {
         .env("HANGAR_SERVER_URL", url)
         .env("HANGAR_RUNNER_TOKEN", token)
         .env("HANGAR_RUNNER_LABELS", labels)
-        .env("HANGAR_RUNNER_CAPACITY", "2")
+        .env("HANGAR_RUNNER_CAPACITY", capacity.to_string())
         .env("HANGAR_DATA_DIR", work.path())
         .env("HANGAR_SANDBOX", "off")
         .env("HANGAR_CANCEL_GRACE", "1s")
