@@ -1,10 +1,11 @@
-//! The one chainer: every 200 ms it links the audit entries committed since its last round,
+//! The chainer (one per server; on a shared database the first to link an entry wins and the
+//! others go on from its tail): every 200 ms it links the audit entries committed since its last round,
 //! and writes a signed checkpoint every 1,000 links or every minute.
 
 use super::{GENESIS, checkpoint_bytes, link_hash};
 use crate::auth::keys::SecretBox;
 use crate::clock::SharedClock;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{ChainLink, Checkpoint, Store};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -59,8 +60,13 @@ pub async fn chain_once(store: &Store, keys: &SecretBox, now: i64) -> Result<usi
         time: now,
         signature: keys.sign(&checkpoint_bytes(seq, &hash, now)),
     });
-    store.append_chain(&links, checkpoint.as_ref()).await?;
-    Ok(links.len())
+    match store.append_chain(&links, checkpoint.as_ref()).await {
+        // Another server's chainer linked them first (several servers on one PostgreSQL
+        // database each run one); the next round goes on from its tail.
+        Err(Error::Conflict(_)) => Ok(0),
+        Err(e) => Err(e),
+        Ok(()) => Ok(links.len()),
+    }
 }
 
 /// Runs the chainer until `shutdown`.

@@ -90,7 +90,14 @@ mod tests {
         for good in ["acme/api", "acme/*", "*/api-*", "a_b/c.d"] {
             assert_eq!(check_repo_scope(good), Ok(()), "{good}");
         }
-        for bad in ["acme", "acme/api/x", "acme/a?i", "acme/[ab]", "/api", "acme/"] {
+        for bad in [
+            "acme",
+            "acme/api/x",
+            "acme/a?i",
+            "acme/[ab]",
+            "/api",
+            "acme/",
+        ] {
             assert!(check_repo_scope(bad).is_err(), "{bad}");
         }
     }

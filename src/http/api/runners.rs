@@ -81,7 +81,8 @@ pub async fn register(
     let labels: BTreeMap<String, String> =
         parse_labels(&body.labels).map_err(|e| Error::Invalid(format!("labels: {e}")))?;
     for pattern in &body.repos {
-        check_repo_scope(pattern).map_err(|e| Error::Invalid(format!("repos: {pattern:?}: {e}")))?;
+        check_repo_scope(pattern)
+            .map_err(|e| Error::Invalid(format!("repos: {pattern:?}: {e}")))?;
     }
     let minted = token::mint_runner_token();
     let new = NewRunner {
