@@ -127,6 +127,7 @@ impl Scheduler {
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep_until(deadline) => return Ok(None),
+                _ = self.remote.stopping() => return Ok(None),
             }
         }
     }

@@ -194,6 +194,11 @@ pub async fn start(mut config: Config, clock: SharedClock) -> anyhow::Result<Run
         ))
     });
     tokio::spawn(crate::leases::reap(scheduler.clone(), shutdown.clone()));
+    let (stopping, waiting) = (shutdown.clone(), scheduler.clone());
+    tokio::spawn(async move {
+        stopping.cancelled().await;
+        waiting.remote.stop_waiting();
+    });
 
     let chainer = tokio::spawn(crate::audit::chainer::run(
         store.clone(),

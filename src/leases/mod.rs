@@ -62,6 +62,9 @@ struct Inner {
 pub struct Leases {
     timeout: Duration,
     inner: Mutex<Inner>,
+    /// Cancelled when the server stops: runners' long polls answer at once, so a graceful
+    /// stop does not wait them out.
+    stopping: CancellationToken,
 }
 
 /// A running stage of a remote runner, for listings.
@@ -77,7 +80,18 @@ impl Leases {
         Leases {
             timeout,
             inner: Mutex::new(Inner::default()),
+            stopping: CancellationToken::new(),
         }
+    }
+
+    /// The server is stopping: long polls answer "nothing" now.
+    pub fn stop_waiting(&self) {
+        self.stopping.cancel();
+    }
+
+    /// Resolves once the server is stopping.
+    pub async fn stopping(&self) {
+        self.stopping.cancelled().await;
     }
 
     /// The silence after which a runner's leases end.
@@ -382,6 +396,7 @@ impl Scheduler {
             _ = stop.cancelled() => Ok(Some("the lease has ended".into())),
             _ = self.cancelled(assignment.build.id) => Ok(Some("the build was cancelled".into())),
             _ = tokio::time::sleep(wait) => Ok(None),
+            _ = self.remote.stopping() => Ok(None),
         }
     }
 

@@ -284,3 +284,32 @@ async fn a_runner_silent_past_the_timeout_is_reaped_by_either_server_and_refused
     second.shutdown.cancel();
     let _ = second.done.await;
 }
+
+#[tokio::test]
+async fn a_stopping_server_answers_a_runners_long_poll_at_once_instead_of_waiting_it_out() {
+    let mut app = server(TestDatabase::sqlite(), Duration::from_secs(60)).await;
+    let runner = HandRunner::new(register(&app, "patient").await);
+    let url = app.url.clone();
+    let platform = json!({
+        "types": ["exec"],
+        "os": hangar::runner::platform_os(),
+        "arch": hangar::runner::platform_arch(),
+        "labels": {}
+    });
+    // No work is queued: the lease request waits (about half a minute) for some.
+    let waiting =
+        tokio::spawn(async move { runner.call(&url, Method::POST, "/lease", platform).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let asked = std::time::Instant::now();
+    app.stop().await;
+    let (status, _) = waiting.await.expect("the lease request ends");
+    assert_eq!(
+        status, 204,
+        "the long poll answers 'nothing' when the server stops"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "the stop waited out the long poll: {:?}",
+        asked.elapsed()
+    );
+}
