@@ -33,10 +33,11 @@ fn main() -> ExitCode {
         Ok(l) => (l.config.log, l.config.log_format),
         Err(_) => ("info".to_string(), LogFormat::Text),
     };
-    let quiet = !matches!(
+    let runner = matches!(
         cli.command,
-        Command::Server | Command::Runner(hangar::cli::RunnerArgs { command: None })
+        Command::Runner(hangar::cli::RunnerArgs { command: None })
     );
+    let quiet = !runner && !matches!(cli.command, Command::Server);
     let filter =
         tracing_subscriber::EnvFilter::try_new(if quiet { "warn" } else { filter.as_str() })
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -47,7 +48,17 @@ fn main() -> ExitCode {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The remote runner waits on the network and on its steps' processes: one thread does,
+    // and an idle runner then holds one thread's stack and malloc arena, not one per core.
+    let runtime = if runner {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_keep_alive(std::time::Duration::from_secs(1))
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::live::{BuildEvent, Live};
 use crate::runner::{Assignment, Link, StageResult, StepAsk, StepGrant, StepUpdate};
 use crate::store::{
-    ClaimFilter, Finished, LeaseScope, LogChunk, NewStep, Notice, StepReport, Store,
+    ClaimFilter, Finished, LeaseScope, Leased, LogChunk, NewStep, Notice, StepReport, Store,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -96,21 +96,28 @@ impl Scheduler {
             let notified = self.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some((stage, build, lease)) = self
+            if let Some(leased) = self
                 .store
-                .claim_stage_for(filter, scope, self.clock.now_ms())
+                .lease_stage(filter, scope, self.clock.now_ms())
                 .await?
             {
-                let repo = self
-                    .store
-                    .find_repo(stage.repo_id)
-                    .await?
-                    .ok_or_else(|| Error::not_found("the stage's repository is gone"))?;
-                let config = self
-                    .store
-                    .find_build_config(build.id)
-                    .await?
-                    .unwrap_or_default();
+                let Leased {
+                    stage,
+                    build,
+                    lease,
+                    slug,
+                    config,
+                } = leased;
+                // The repository from memory (every change to one drops its copy, here and on
+                // the other servers); from the database if it is no longer active.
+                let repo = match self.store.cached_repo_by_slug(&slug).await? {
+                    Some(repo) if repo.id == stage.repo_id => repo,
+                    _ => self
+                        .store
+                        .find_repo(stage.repo_id)
+                        .await?
+                        .ok_or_else(|| Error::not_found("the stage's repository is gone"))?,
+                };
                 self.publish(&repo, build.id).await;
                 if let Some(statuses) = &self.statuses {
                     statuses.stage_started(&subject(&repo, &build), &stage.name);

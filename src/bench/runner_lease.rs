@@ -2,7 +2,7 @@
 //! runner (`hangar runner`, this binary); builds started one after another; for each, the time
 //! from its stage being queued to its lease by the runner, as the server's audit trail records
 //! both (`stage.queued`, `stage.leased`, milliseconds of the same clock). Then the idle runner's
-//! resident memory (`VmRSS` of `/proc/PID/status`).
+//! resident memory at start and after the builds, anonymous and file-backed (`/proc/PID/status`).
 
 #![allow(clippy::disallowed_methods)] // the benchmark starts the runner process itself
 
@@ -45,9 +45,15 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting hangar runner")?;
-    let measured = measure(&server, builds).await;
+    let started = wait_started(&server).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss = rss_kb(runner.id());
+    let at_start = memory(runner.id());
+    let measured = match started {
+        Ok(()) => measure(&server, builds).await,
+        Err(e) => Err(e),
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = memory(runner.id());
     let _ = runner.kill();
     let _ = runner.wait();
     server.stop();
@@ -58,14 +64,20 @@ pub async fn run(builds: usize) -> anyhow::Result<()> {
         quantile(&mut samples, 0.5),
         quantile(&mut samples, 0.99)
     );
-    println!(
-        "runner-lease: idle remote runner RSS {:.1} MB (target < 15 MB)",
-        rss as f64 / 1024.0
-    );
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    for (when, [rss, anon, file]) in [("at start", at_start), ("after the builds", after)] {
+        println!(
+            "runner-lease: idle remote runner RSS {when} {:.1} MB (anonymous {:.1} MB, file-backed {:.1} MB; target < 15 MB)",
+            mb(rss),
+            mb(anon),
+            mb(file)
+        );
+    }
     Ok(())
 }
 
-async fn measure(server: &Server, builds: usize) -> anyhow::Result<Vec<f64>> {
+/// Waits (up to 5 s) for the runner's first heartbeat.
+async fn wait_started(server: &Server) -> anyhow::Result<()> {
     for _ in 0..500 {
         let runners = server.call(Method::GET, "/api/runners", None).await?;
         if runners[0]["last_seen"].as_i64().unwrap_or(0) > 0 {
@@ -73,6 +85,10 @@ async fn measure(server: &Server, builds: usize) -> anyhow::Result<Vec<f64>> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    Ok(())
+}
+
+async fn measure(server: &Server, builds: usize) -> anyhow::Result<Vec<f64>> {
     for n in 1..=builds {
         server
             .call(
@@ -119,14 +135,16 @@ async fn times(server: &Server, action: &str) -> anyhow::Result<HashMap<String, 
     }
 }
 
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse().ok())
-        })
-        .unwrap_or(0)
+/// A process's resident memory in kB: in all, anonymous, file-backed (`/proc/PID/status`).
+fn memory(pid: u32) -> [u64; 3] {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    [field("VmRSS:"), field("RssAnon:"), field("RssFile:")]
 }

@@ -301,6 +301,22 @@ impl Scheduler {
             .unwrap_or_else(|| Err(ended(key, "forgotten")))
     }
 
+    /// Like [`Scheduler::held`], and confirmed in the database: for the reports that change
+    /// what a stage is (its steps, their credentials, its end), so a lease another server
+    /// ended a moment ago is refused before its notice arrives here. Log chunks and watches
+    /// go by what this server knows.
+    pub async fn held_now(&self, runner: &Runner, key: LeaseKey) -> Result<Arc<Assignment>> {
+        let assignment = self.held(runner, key).await?;
+        match self.store.find_lease(key.0, key.1).await? {
+            Some(r) if r.runner == runner.id && r.ended == 0 => Ok(assignment),
+            Some(r) if r.runner == runner.id => {
+                self.remote.end_here(key, &r.why, self.clock.now_ms());
+                Err(ended(key, &r.why))
+            }
+            _ => Err(not_yours(runner, key)),
+        }
+    }
+
     /// A lease's stage, build, repository and configuration, read from the database.
     async fn load_assignment(&self, key: LeaseKey) -> Result<Assignment> {
         let gone = || Error::not_found(format!("stage {} is gone", key.0));
@@ -329,15 +345,20 @@ impl Scheduler {
         })
     }
 
-    /// Like [`Scheduler::held`], and `step` must be one the runner recorded for the stage;
-    /// answers the step's name too.
+    /// Like [`Scheduler::held`] (with `confirm`: [`Scheduler::held_now`]), and `step` must be
+    /// one the runner recorded for the stage; answers the step's name too.
     pub async fn held_step(
         &self,
         runner: &Runner,
         key: LeaseKey,
         step: StepId,
+        confirm: bool,
     ) -> Result<(Arc<Assignment>, String)> {
-        let assignment = self.held(runner, key).await?;
+        let assignment = if confirm {
+            self.held_now(runner, key).await?
+        } else {
+            self.held(runner, key).await?
+        };
         if let Some(name) = self.remote.step_name(key, step)? {
             return Ok((assignment, name));
         }

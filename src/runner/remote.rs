@@ -90,9 +90,13 @@ pub struct RemoteLink {
 
 impl RemoteLink {
     pub fn new(server: &str, token: Secret) -> anyhow::Result<RemoteLink> {
+        // A server reached over plain HTTP (redirects are not followed) needs no root
+        // certificates: an idle runner does not load and keep them.
+        let tls = server.starts_with("https:");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
+            .tls_built_in_root_certs(tls)
             .build()?;
         Ok(RemoteLink {
             http,

@@ -88,7 +88,7 @@ pub use scim::{ScimClient, ScimPage, ScimUser, ScimUserWrite};
 pub use scim_groups::{GroupChange, ScimGroup};
 pub use secrets::{IdTokenGrant, NewSecret, Rekey, SealedSecret, SecretPatch, SecretScope};
 pub use sessions::{DueSession, EndedSession, NewSession, Revalidated, SessionRecord};
-pub use stages::{ClaimFilter, Finished, LeaseScope, NewStep, Recovery, StepReport};
+pub use stages::{ClaimFilter, Finished, LeaseScope, Leased, NewStep, Recovery, StepReport};
 pub use tokens::{Identity, NewToken, TokenUse};
 pub use user_keys::UserKey;
 pub use users::{BOOTSTRAP_LOGIN, NewUser, UserChange, UserOrigin, UserPatch};

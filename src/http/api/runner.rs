@@ -108,7 +108,7 @@ async fn create_steps(
     Json(steps): Json<Vec<NewStep>>,
 ) -> Result<axum::Json<Vec<Step>>> {
     let key = (StageId(stage), lease);
-    let a: std::sync::Arc<Assignment> = app.scheduler.held(&runner, key).await?;
+    let a: std::sync::Arc<Assignment> = app.scheduler.held_now(&runner, key).await?;
     let created = app.scheduler.create_steps(&a, steps).await?;
     app.scheduler.note_steps(key, &created);
     Ok(axum::Json(created))
@@ -127,7 +127,10 @@ async fn update_step(
         )));
     }
     let key = (StageId(stage), lease);
-    let (a, _) = app.scheduler.held_step(&runner, key, update.step).await?;
+    let (a, _) = app
+        .scheduler
+        .held_step(&runner, key, update.step, true)
+        .await?;
     if update.status != crate::domain::Status::Skipped {
         app.scheduler.note_stepped(key, update.step).await?;
     }
@@ -144,7 +147,7 @@ async fn append_log(
 ) -> Result<StatusCode> {
     let step = StepId(step);
     app.scheduler
-        .held_step(&runner, (StageId(stage), lease), step)
+        .held_step(&runner, (StageId(stage), lease), step, false)
         .await?;
     app.scheduler
         .append_log(step, header.with_data(data.to_vec()))
@@ -159,7 +162,10 @@ async fn credentials(
     Json(ask): Json<StepAsk>,
 ) -> Result<axum::Json<Grant>> {
     let key = (StageId(stage), lease);
-    let (a, name) = app.scheduler.held_step(&runner, key, ask.step).await?;
+    let (a, name) = app
+        .scheduler
+        .held_step(&runner, key, ask.step, true)
+        .await?;
     if name != ask.name {
         return Err(Error::Forbidden(format!(
             "step {} of stage {stage} is not named {:?}",
@@ -179,7 +185,7 @@ async fn finish(
     Json(result): Json<StageResult>,
 ) -> Result<StatusCode> {
     let key = (StageId(stage), lease);
-    let a = app.scheduler.held(&runner, key).await?;
+    let a = app.scheduler.held_now(&runner, key).await?;
     app.scheduler.finish_stage(&a, result).await?;
     app.scheduler.release(key).await?;
     Ok(StatusCode::NO_CONTENT)

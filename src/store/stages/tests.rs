@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::RepoId;
+use std::collections::BTreeMap;
 
 fn stage(id: i64, name: &str, status: Status, deps: &[&str]) -> Stage {
     Stage {
