@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::runner::Assignment;
 use crate::scheduler::Scheduler;
 use crate::store::{ClaimFilter, LeaseScope};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -39,8 +39,6 @@ pub type LeaseKey = (StageId, i64);
 struct Held {
     runner: RunnerId,
     assignment: Arc<Assignment>,
-    /// The steps known to have been handed their credentials (`steps.handed` is the truth).
-    handed: HashSet<StepId>,
     /// The steps the runner recorded, with their names.
     steps: HashMap<StepId, String>,
     /// Why and when the lease ended (it is kept a while to answer 409).
@@ -190,7 +188,6 @@ impl Leases {
             inner.held.entry(key).or_insert_with(|| Held {
                 runner,
                 assignment,
-                handed: HashSet::new(),
                 steps: HashMap::new(),
                 ended: None,
                 stop: CancellationToken::new(),
@@ -274,31 +271,7 @@ impl Scheduler {
     /// (lost, revoked, re-queued, finished), 403 if it was never this runner's. A lease another
     /// server handed out is read from the database.
     pub async fn held(&self, runner: &Runner, key: LeaseKey) -> Result<Arc<Assignment>> {
-        if let Some(known) = self.remote.cached(runner, key)? {
-            return known;
-        }
-        let record = self.store.find_lease(key.0, key.1).await?;
-        let record = match record {
-            Some(r) if r.runner == runner.id => r,
-            _ => return Err(not_yours(runner, key)),
-        };
-        if record.ended > 0 {
-            return Err(ended(key, &record.why));
-        }
-        let assignment = Arc::new(self.load_assignment(key).await?);
-        self.remote.remember(key, runner.id, assignment);
-        let steps = self.store.list_step_names(key.0).await?;
-        self.remote.remember_steps(key, steps);
-        // An end committed before this second look shows in it; one committed after it sends
-        // its notice after `remember`, which then marks the lease ended here.
-        if let Some(again) = self.store.find_lease(key.0, key.1).await?
-            && again.ended > 0
-        {
-            self.remote.end_here(key, &again.why, self.clock.now_ms());
-        }
-        self.remote
-            .cached(runner, key)?
-            .unwrap_or_else(|| Err(ended(key, "forgotten")))
+        self.lookup(runner, key, false).await
     }
 
     /// Like [`Scheduler::held`], and confirmed in the database: for the reports that change
@@ -306,14 +279,48 @@ impl Scheduler {
     /// ended a moment ago is refused before its notice arrives here. Log chunks and watches
     /// go by what this server knows.
     pub async fn held_now(&self, runner: &Runner, key: LeaseKey) -> Result<Arc<Assignment>> {
-        let assignment = self.held(runner, key).await?;
+        self.lookup(runner, key, true).await
+    }
+
+    /// The lease `key` as `runner`'s current one: as this server knows it (confirmed in the
+    /// database with `confirm`), or read from the database when it is not known here.
+    async fn lookup(
+        &self,
+        runner: &Runner,
+        key: LeaseKey,
+        confirm: bool,
+    ) -> Result<Arc<Assignment>> {
+        if let Some(known) = self.remote.cached(runner, key)? {
+            let assignment = known?;
+            if confirm {
+                self.confirm(runner, key).await?;
+            }
+            return Ok(assignment);
+        }
+        self.confirm(runner, key).await?;
+        let assignment = Arc::new(self.load_assignment(key).await?);
+        self.remote.remember(key, runner.id, assignment);
+        let steps = self.store.list_step_names(key.0).await?;
+        self.remote.remember_steps(key, steps);
+        // An end committed before this second look shows in it; one committed after it sends
+        // its notice after `remember`, which then marks the lease ended here.
+        self.confirm(runner, key).await?;
+        self.remote
+            .cached(runner, key)?
+            .unwrap_or_else(|| Err(ended(key, "forgotten")))
+    }
+
+    /// Refuses `key` unless the database has it as `runner`'s and not ended (an ended one is
+    /// marked ended here too).
+    async fn confirm(&self, runner: &Runner, key: LeaseKey) -> Result<()> {
         match self.store.find_lease(key.0, key.1).await? {
-            Some(r) if r.runner == runner.id && r.ended == 0 => Ok(assignment),
-            Some(r) if r.runner == runner.id => {
+            Some(r) if r.runner != runner.id => Err(not_yours(runner, key)),
+            None => Err(not_yours(runner, key)),
+            Some(r) if r.ended > 0 => {
                 self.remote.end_here(key, &r.why, self.clock.now_ms());
                 Err(ended(key, &r.why))
             }
-            _ => Err(not_yours(runner, key)),
+            Some(_) => Ok(()),
         }
     }
 
@@ -354,11 +361,7 @@ impl Scheduler {
         step: StepId,
         confirm: bool,
     ) -> Result<(Arc<Assignment>, String)> {
-        let assignment = if confirm {
-            self.held_now(runner, key).await?
-        } else {
-            self.held(runner, key).await?
-        };
+        let assignment = self.lookup(runner, key, confirm).await?;
         if let Some(name) = self.remote.step_name(key, step)? {
             return Ok((assignment, name));
         }
@@ -378,20 +381,7 @@ impl Scheduler {
     /// (just before its process starts) or reported. A stage with such a step is never
     /// re-queued; they end `error` with it.
     pub async fn note_stepped(&self, key: LeaseKey, step: StepId) -> Result<()> {
-        let known = self
-            .remote
-            .lock()?
-            .held
-            .get(&key)
-            .is_some_and(|h| h.handed.contains(&step));
-        if known {
-            return Ok(());
-        }
-        self.store.mark_step_handed(key.0, step).await?;
-        if let Some(h) = self.remote.lock()?.held.get_mut(&key) {
-            h.handed.insert(step);
-        }
-        Ok(())
+        self.store.mark_step_handed(key.0, step).await
     }
 
     /// Remembers the steps a remote runner recorded for its lease.

@@ -38,8 +38,6 @@ pub enum LeaseEnded {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseRecord {
     pub runner: RunnerId,
-    /// When it was handed out (Unix milliseconds).
-    pub leased_at: i64,
     /// When it ended (0: it has not).
     pub ended: i64,
     /// Why it ended ("the stage finished", "runner lost", ...).
@@ -84,17 +82,16 @@ pub(super) async fn record_lease(
 impl Store {
     /// Lease number `lease` of `stage`, if it was ever handed to a remote runner.
     pub async fn find_lease(&self, stage: StageId, lease: i64) -> Result<Option<LeaseRecord>> {
-        let row: Option<(i64, i64, i64, String)> = on!(&*self.read, p => sqlx::query_as(
-            "SELECT runner_id, leased_at, ended, why FROM stage_leases \
+        let row: Option<(i64, i64, String)> = on!(&*self.read, p => sqlx::query_as(
+            "SELECT runner_id, ended, why FROM stage_leases \
              WHERE stage_id = $1 AND lease = $2")
             .bind(stage.0)
             .bind(lease)
             .fetch_optional(p)
             .await
             .map_err(db)?);
-        Ok(row.map(|(runner, leased_at, ended, why)| LeaseRecord {
+        Ok(row.map(|(runner, ended, why)| LeaseRecord {
             runner: RunnerId(runner),
-            leased_at,
             ended,
             why,
         }))
@@ -151,10 +148,16 @@ impl Store {
     /// Ends lease number `lease` of `stage` with its runner's own report ("the stage
     /// finished"). False when it had already ended.
     pub async fn close_lease(&self, stage: StageId, lease: i64, now: i64) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let closed = close(&mut tx, stage, lease, "the stage finished", now).await?;
-        tx.commit().await?;
-        Ok(closed)
+        let closed = on!(&*self.write, p => sqlx::query(CLOSE)
+            .bind(stage.0)
+            .bind(lease)
+            .bind(now.max(1))
+            .bind("the stage finished")
+            .execute(p)
+            .await
+            .map_err(db)?
+            .rows_affected());
+        Ok(closed > 0)
     }
 
     /// Ends lease number `lease` of `stage` without its runner: back to the queue (once, when
@@ -233,11 +236,14 @@ impl Store {
     }
 }
 
-/// Marks the lease ended, if it had not; false when it had (the compare-and-set).
+/// Ends a lease that has not ended (the compare-and-set): `$1` stage, `$2` lease, `$3` when
+/// (never 0), `$4` why.
+const CLOSE: &str = "UPDATE stage_leases SET ended = $3, why = $4 \
+    WHERE stage_id = $1 AND lease = $2 AND ended = 0";
+
+/// Marks the lease ended, if it had not; false when it had.
 async fn close(tx: &mut Tx, stage: StageId, lease: i64, why: &str, now: i64) -> Result<bool> {
-    let changed = on!(tx, t => sqlx::query(
-        "UPDATE stage_leases SET ended = $3, why = $4 \
-         WHERE stage_id = $1 AND lease = $2 AND ended = 0")
+    let changed = on!(tx, t => sqlx::query(CLOSE)
         .bind(stage.0)
         .bind(lease)
         .bind(now.max(1))

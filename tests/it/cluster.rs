@@ -26,9 +26,7 @@ async fn two_servers(
     })
     .await;
     let data = tempfile::tempdir().expect("a data folder");
-    let mut config = crate::support::config(data.path(), &first.database.url(first.data.path()));
-    config.identity.secret_key_file =
-        hangar::config::IdentityConfig::defaults(first.data.path()).secret_key_file;
+    let mut config = first.config_beside(data.path());
     if !second_runs {
         config.runner_capacity = 0;
     }

@@ -371,11 +371,8 @@ async fn a_job_whose_owner_lost_the_right_to_build_does_not_run_and_says_why() {
 async fn two_servers_run_each_slot_once(database: TestDatabase) {
     let (first, clock, _git) = server(database).await;
     let data = tempfile::tempdir().expect("a data folder");
-    let mut config = crate::support::config(data.path(), &first.database.url(first.data.path()));
+    let mut config = first.config_beside(data.path());
     roles(&mut config);
-    // Servers sharing a database share the server key.
-    config.identity.secret_key_file =
-        hangar::config::IdentityConfig::defaults(first.data.path()).secret_key_file;
     let shared: SharedClock = clock.clone();
     let second = hangar::server::start(config, shared)
         .await

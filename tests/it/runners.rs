@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// A server without its in-process runner, whose remote runners are lost after `timeout`.
-async fn server(database: TestDatabase, timeout: Duration) -> TestApp {
+pub async fn server(database: TestDatabase, timeout: Duration) -> TestApp {
     TestApp::spawn_with(database, |c| {
         c.runner_capacity = 0;
         c.runner_timeout = timeout;
@@ -168,7 +168,7 @@ async fn as_runner(
         .await
 }
 
-fn platform() -> Value {
+pub fn platform() -> Value {
     json!({
         "types": ["exec"],
         "os": hangar::runner::platform_os(),
@@ -177,7 +177,7 @@ fn platform() -> Value {
     })
 }
 
-fn beat() -> Value {
+pub fn beat() -> Value {
     json!({
         "os": hangar::runner::platform_os(),
         "arch": hangar::runner::platform_arch(),

@@ -4,6 +4,7 @@
 //! whichever server notices first, after which every server refuses it. The runner protocol is
 //! spoken by hand here, to choose which server hears each report.
 
+use crate::runners::{beat, platform, server};
 use crate::support::database::TestDatabase;
 use crate::support::{GitRepo, TestApp};
 use reqwest::Method;
@@ -12,24 +13,13 @@ use std::time::Duration;
 
 const ONE_STEP: &str = "kind: pipeline\ntype: exec\nname: default\nclone: {disable: true}\nsteps:\n- name: run\n  commands: [echo hi]\n";
 
-/// A server without its in-process runner, whose remote runners are lost after `timeout`.
-async fn server(database: TestDatabase, timeout: Duration) -> TestApp {
-    TestApp::spawn_with(database, |c| {
-        c.runner_capacity = 0;
-        c.runner_timeout = timeout;
-    })
-    .await
-}
-
 /// A second server on `first`'s database and key, without its in-process runner.
 async fn second_server(
     first: &TestApp,
     timeout: Duration,
 ) -> (hangar::server::Running, String, tempfile::TempDir) {
     let data = tempfile::tempdir().expect("a data folder");
-    let mut config = crate::support::config(data.path(), &first.database.url(first.data.path()));
-    config.identity.secret_key_file =
-        hangar::config::IdentityConfig::defaults(first.data.path()).secret_key_file;
+    let mut config = first.config_beside(data.path());
     config.runner_capacity = 0;
     config.runner_timeout = timeout;
     let running = hangar::server::start(config, hangar::clock::system())
@@ -37,19 +27,6 @@ async fn second_server(
         .expect("the second server starts");
     let url = format!("http://{}", running.addr);
     (running, url, data)
-}
-
-/// Registers a runner through `app`; returns its token.
-async fn register(app: &TestApp, name: &str) -> String {
-    let (status, made) = app
-        .call(
-            Method::POST,
-            "/api/runners",
-            Some(json!({ "name": name, "labels": "" })),
-        )
-        .await;
-    assert_eq!(status, 201, "registering {name}: {made}");
-    made["token"].as_str().expect("a token").to_string()
 }
 
 /// A runner speaking the protocol by hand to whichever server a call names.
@@ -79,26 +56,14 @@ impl HandRunner {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn heartbeat(&self, url: &str, leases: Value) {
-        let beat = json!({
-            "os": hangar::runner::platform_os(),
-            "arch": hangar::runner::platform_arch(),
-            "capacity": 1,
-            "leases": leases,
-        });
-        let (status, body) = self.call(url, Method::POST, "/heartbeat", beat).await;
+    async fn heartbeat(&self, url: &str) {
+        let (status, body) = self.call(url, Method::POST, "/heartbeat", beat()).await;
         assert_eq!(status, 200, "{body}");
     }
 
     /// Leases the waiting stage through `url`; answers the lease's path `/leases/{stage}/{n}`.
     async fn lease(&self, url: &str) -> String {
-        let platform = json!({
-            "types": ["exec"],
-            "os": hangar::runner::platform_os(),
-            "arch": hangar::runner::platform_arch(),
-            "labels": {}
-        });
-        let (status, leased) = self.call(url, Method::POST, "/lease", platform).await;
+        let (status, leased) = self.call(url, Method::POST, "/lease", platform()).await;
         assert_eq!(status, 200, "{leased}");
         format!("/leases/{}/{}", leased["stage"]["id"], leased["lease"])
     }
@@ -164,7 +129,7 @@ async fn a_stage_leased_through_one_server_is_reported_and_finished_through_the_
     let (second, url, _data) = second_server(&first, Duration::from_secs(60)).await;
     let git = GitRepo::with_pipeline(ONE_STEP);
     first.activate("acme/api", &git).await;
-    let runner = HandRunner::new(register(&first, "roaming").await);
+    let runner = HandRunner::new(crate::runners::register(&first, "roaming", "").await);
     first.start_build("acme/api", "main").await;
 
     let lease = runner.lease(&first.url).await;
@@ -202,7 +167,7 @@ async fn a_restarted_server_leaves_a_remote_runners_stage_running(database: Test
     let mut app = server(database, Duration::from_secs(60)).await;
     let git = GitRepo::with_pipeline(ONE_STEP);
     app.activate("acme/api", &git).await;
-    let runner = HandRunner::new(register(&app, "steady").await);
+    let runner = HandRunner::new(crate::runners::register(&app, "steady", "").await);
     app.start_build("acme/api", "main").await;
     let lease = runner.lease(&app.url).await;
     let step = runner.record_step(&app.url, &lease).await;
@@ -214,7 +179,7 @@ async fn a_restarted_server_leaves_a_remote_runners_stage_running(database: Test
     app.start_again(|c| c.runner_capacity = 0).await;
     let build = app.get("/api/repos/acme/api/builds/1").await;
     assert_eq!(build["status"], "running", "{build}");
-    runner.heartbeat(&app.url, json!([])).await;
+    runner.heartbeat(&app.url).await;
     assert_eq!(
         runner.report_step(&app.url, &lease, &step, "success").await,
         204
@@ -248,7 +213,7 @@ async fn a_runner_silent_past_the_timeout_is_reaped_by_either_server_and_refused
     let (second, url, _data) = second_server(&first, timeout).await;
     let git = GitRepo::with_pipeline(ONE_STEP);
     first.activate("acme/api", &git).await;
-    let runner = HandRunner::new(register(&first, "fading").await);
+    let runner = HandRunner::new(crate::runners::register(&first, "fading", "").await);
     first.start_build("acme/api", "main").await;
     let lease = runner.lease(&url).await;
     let step = runner.record_step(&url, &lease).await;
@@ -288,14 +253,9 @@ async fn a_runner_silent_past_the_timeout_is_reaped_by_either_server_and_refused
 #[tokio::test]
 async fn a_stopping_server_answers_a_runners_long_poll_at_once_instead_of_waiting_it_out() {
     let mut app = server(TestDatabase::sqlite(), Duration::from_secs(60)).await;
-    let runner = HandRunner::new(register(&app, "patient").await);
+    let runner = HandRunner::new(crate::runners::register(&app, "patient", "").await);
     let url = app.url.clone();
-    let platform = json!({
-        "types": ["exec"],
-        "os": hangar::runner::platform_os(),
-        "arch": hangar::runner::platform_arch(),
-        "labels": {}
-    });
+    let platform = platform();
     // No work is queued: the lease request waits (about half a minute) for some.
     let waiting =
         tokio::spawn(async move { runner.call(&url, Method::POST, "/lease", platform).await });

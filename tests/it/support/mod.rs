@@ -104,6 +104,15 @@ impl TestApp {
         }
     }
 
+    /// The config of another server on this one's database, with its own data folder `data`
+    /// and this one's server key (servers sharing a database share the key).
+    pub fn config_beside(&self, data: &std::path::Path) -> Config {
+        let mut config = config(data, &self.database.url(self.data.path()));
+        config.identity.secret_key_file =
+            hangar::config::IdentityConfig::defaults(self.data.path()).secret_key_file;
+        config
+    }
+
     /// Starts the server again on the same data folder and database (after [`TestApp::stop`]),
     /// its config adjusted by `adjust`; it listens on a new port.
     pub async fn start_again(&mut self, adjust: impl FnOnce(&mut Config)) {
